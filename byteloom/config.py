@@ -1,0 +1,107 @@
+"""One source of configuration: `params.yaml` loaded into typed, frozen dataclasses.
+
+Every key of `params.yaml` maps to a field below; an unknown or missing key, or a value of the
+wrong type, raises `ConfigError` naming the file and the key. DVC reads the same file (`params:`
+in `dvc.yaml`) to decide which stages to rerun, and papermill passes the file's path to each
+notebook (`-p params_file params.yaml`), which calls `load_config`.
+
+Each issue/stage owns one section; a section's dataclass documents its fields.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file that does not match the schema below."""
+
+
+@dataclass(frozen=True)
+class RcmConfig:
+    """Section `rcm`: the RCM lesson and stage (paper section 3.2)."""
+
+    object: str  # an asset name from `byteloom.assets.ASSETS` or a path to a mesh file
+    size: tuple[int, int]  # (height, width) of every rendered view, pixels
+    fov_deg: float  # vertical field of view of the cache and demo cameras
+    cache_views: int  # views in the RCM-cache (the paper's figures show nine)
+    cache_layout: str  # view layout of the cache, see `byteloom.rcm.VIEW_LAYOUTS`
+    coverage_views: tuple[int, ...]  # view counts for the coverage-vs-views curve
+    coverage_layouts: tuple[str, ...]  # layouts compared on that curve
+    coverage_objects: tuple[str, ...]  # objects the curve is measured on
+    trajectory_frames: int  # frames of the demo 6-DoF trajectory video
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole `params.yaml`."""
+
+    seed: int
+    rcm: RcmConfig
+
+
+def _convert(tp, value, where: str):
+    """Check/convert one YAML value against a type annotation; `where` names the key."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp in (int, str, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {where}")
+
+
+def _build(cls, data, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    missing = [n for n in names if n not in data]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {names}")
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing}")
+    return cls(**{n: _convert(hints[n], data[n], f"{where}.{n}") for n in names})
+
+
+def config_from_dict(data: dict, source: str = "<dict>") -> Config:
+    """Build a `Config` from an already-parsed mapping (e.g. papermill parameters)."""
+    return _build(Config, data, source)
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read and validate a params file; errors name the file and the offending key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    return config_from_dict(data, str(path))
