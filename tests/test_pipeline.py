@@ -1,0 +1,61 @@
+"""The DVC pipeline, run as a user runs it, on a micro profile in a copy of the repository."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MICRO = {  # overrides of params.yaml that keep every stage to seconds
+    "rcm": {"size": [48, 64], "cache_views": 4, "coverage_views": [1, 2, 4], "coverage_layouts": ["fibonacci", "fps"],
+            "coverage_objects": ["box"], "trajectory_frames": 4},
+}
+
+
+def run(args, cwd):
+    out = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    assert out.returncode == 0, f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def micro_repo(tmp_path_factory):
+    """A copy of the working tree (tracked and untracked-not-ignored files) with the micro params."""
+    dst = tmp_path_factory.mktemp("repo")
+    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], ROOT).split()
+    for f in files:
+        if (ROOT / f).is_file():
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dst / f)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    for section, values in MICRO.items():
+        params[section].update(values)
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], dst)
+    return dst
+
+
+def test_repro_builds_every_output_then_skips_when_nothing_changed(micro_repo):
+    run(["dvc", "repro"], micro_repo)
+    stages = yaml.safe_load((micro_repo / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for out in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", []):
+            path = micro_repo / (out if isinstance(out, str) else next(iter(out)))
+            assert path.exists(), f"stage {name}: output {path.name} missing"
+    metrics = json.loads((micro_repo / "metrics/rcm.json").read_text())
+    assert metrics, "metrics/rcm.json is empty"
+    assert list((micro_repo / "figures/01_rcm").glob("*.png")), "no figures written"
+
+    second = run(["dvc", "repro"], micro_repo)
+    assert "didn't change, skipping" in second and "Running stage" not in second
+    assert "up to date" in run(["dvc", "status"], micro_repo)
+
+
+def test_changing_a_parameter_reruns_the_stage(micro_repo):
+    params = yaml.safe_load((micro_repo / "params.yaml").read_text())
+    params["rcm"]["cache_views"] = 3
+    (micro_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert "Running stage 'rcm'" in run(["dvc", "repro"], micro_repo)
