@@ -1,0 +1,218 @@
+"""LoRA fine-tuning with rectified flow (flow matching), as Wan2.1 is trained (paper §3.1, §3.3).
+
+    x_σ = (1 − σ) x₀ + σ ε,   the model predicts v = ε − x₀,   loss = ‖v̂ − v‖² on video frames.
+
+σ is drawn uniformly and shifted towards noise as Wan does: σ = s u / (1 + (s − 1) u).
+Only the LoRA layers (peft), the fusion MLP and the null prompt train; the backbone is frozen.
+
+Runs are deterministic per step: the batch and the noise of step k come from a generator seeded
+by (seed, k), so a run killed and resumed from its checkpoint reaches the same parameters as an
+uninterrupted one. Checkpoints are written atomically (temp file + rename).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers import WanPipeline
+from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from .model import ByteLoomModel, Conditions, LatentFusion
+
+# ---------------------------------------------------------------------------------- LoRA
+
+
+def add_lora(model: ByteLoomModel, rank: int, alpha: float, targets) -> None:
+    """Freeze the backbone and add LoRA layers (peft, through diffusers' `add_adapter`)."""
+    names = {n for n, _ in model.transformer.named_modules()}
+    for t in targets:
+        if not any(n == t or n.endswith("." + t) for n in names):
+            raise ValueError(f"LoRA target {t!r} matches no module of the backbone (e.g. 'attn1.to_q', 'ffn.net.0.proj')")
+    model.transformer.requires_grad_(False)
+    model.transformer.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(targets), init_lora_weights=True))
+
+
+def parameter_counts(model: ByteLoomModel) -> dict[str, int]:
+    """Trainable parameters by part, and the frozen backbone's size."""
+    lora = sum(p.numel() for n, p in model.transformer.named_parameters() if "lora_" in n)
+    base = sum(p.numel() for n, p in model.transformer.named_parameters() if "lora_" not in n)
+    fusion = sum(p.numel() for p in model.fusion.parameters())
+    return {"lora": lora, "fusion": fusion, "null_text": model.null_text.numel(),
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad), "backbone_frozen": base}
+
+
+def save_adapters(model: ByteLoomModel, folder: str | Path) -> None:
+    """Write the LoRA in diffusers' format (`pytorch_lora_weights.safetensors`, readable by
+    `WanPipeline.load_lora_weights`), the fusion MLP (`fusion/`, `save_pretrained`) and the prompt."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    WanPipeline.save_lora_weights(folder, transformer_lora_layers=get_peft_model_state_dict(model.transformer))
+    model.fusion.save_pretrained(folder / "fusion")
+    save_file({"null_text": model.null_text.detach().contiguous()}, folder / "null_text.safetensors")
+
+
+def load_adapters(model: ByteLoomModel, folder: str | Path) -> None:
+    """Load what `save_adapters` wrote into a model that already has the same LoRA layers."""
+    folder = Path(folder)
+    lora_file = folder / "pytorch_lora_weights.safetensors"
+    for f in (lora_file, folder / "fusion" / "config.json", folder / "null_text.safetensors"):
+        if not f.exists():
+            raise FileNotFoundError(f"{folder}: not a ByteLoom adapter folder ({f.name} missing)")
+    state = {k.removeprefix("transformer."): v for k, v in load_file(lora_file).items()}
+    result = set_peft_model_state_dict(model.transformer, state)
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(f"{lora_file}: LoRA keys do not fit this model's adapters: {result.unexpected_keys[:3]}...")
+    fusion = LatentFusion.from_pretrained(folder / "fusion")
+    model.fusion.load_state_dict(fusion.state_dict())
+    model.null_text.data.copy_(load_file(folder / "null_text.safetensors")["null_text"])
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+@dataclass
+class LatentClips:
+    """Cached latents of N training clips: video (N, C, T, h, w) and their Conditions (N, ...)."""
+
+    video: torch.Tensor
+    cond: Conditions
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    def batch(self, generator: torch.Generator, size: int) -> tuple[torch.Tensor, Conditions]:
+        idx = torch.randint(len(self), (size,), generator=generator)
+        return self.video[idx], self.cond.select(idx)
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    batch_size: int = 2
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    shift: float = 3.0  # timestep shift s (Wan uses 3-5 at 480p; smaller for tiny latents)
+    ref_dropout: float = 0.1  # drop the reference to allow classifier-free guidance on it
+    checkpoint_every: int = 50
+    gradient_checkpointing: bool = False
+    mixed_precision: str = "auto"  # "auto": bf16 on GPU, fp32 on CPU (bf16 is ~26x slower on AVX2 CPUs)
+    seed: int = 0
+
+
+def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
+    """Wan's timestep shift: σ = s u / (1 + (s − 1) u), u ∈ [0, 1]."""
+    return shift * u / (1 + (shift - 1) * u)
+
+
+def flow_matching_loss(model, x0: torch.Tensor, cond: Conditions, generator: torch.Generator, cfg: TrainConfig):
+    """One rectified-flow loss on the video frames (module docstring)."""
+    b = x0.shape[0]
+    sigma = shifted_sigmas(torch.rand(b, generator=generator), cfg.shift).to(x0.device)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    keep = (torch.rand(b, generator=generator) >= cfg.ref_dropout).to(x0.device)
+    cond = Conditions(**{**vars(cond), "ref": cond.ref * keep.view(b, 1, 1, 1, 1)})
+    s = sigma.view(b, 1, 1, 1, 1)
+    pred = model((1 - s) * x0 + s * noise, sigma, cond)
+    return F.mse_loss(pred.float(), (noise - x0).float())
+
+
+def _step_generator(seed: int, step: int, micro: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + step * 101 + micro)
+
+
+def fingerprint(*parts) -> str:
+    """A short hash of everything that defines a run, stored in its checkpoint."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: str | Path, desc: str = "train",
+          run_id: str = "") -> dict:
+    """Train `model`'s trainable parameters for `cfg.steps` steps; resumable from `workdir`.
+
+    Writes `workdir/checkpoint.pt` every `cfg.checkpoint_every` steps and `workdir/loss.csv`.
+    A checkpoint of another run (different `run_id`) is not resumed: it is moved aside to
+    `checkpoint.pt.stale`. Returns {"steps", "final_loss", "seconds", "resumed_from"}.
+    Raises FloatingPointError on a non-finite loss (nothing further is written).
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = workdir / "checkpoint.pt"
+    mp = ("bf16" if torch.cuda.is_available() else "no") if cfg.mixed_precision == "auto" else cfg.mixed_precision
+    accelerator = Accelerator(mixed_precision=mp)
+    if cfg.gradient_checkpointing:
+        model.transformer.enable_gradient_checkpointing()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    run = fingerprint(run_id, asdict(cfg))
+    start, log = 0, []
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt.get("run") == run:
+            model.load_state_dict(ckpt["trainable"], strict=False)
+            opt.load_state_dict(ckpt["optimizer"])
+            start, log = ckpt["step"], ckpt["log"]
+        else:
+            os.replace(ckpt_path, workdir / "checkpoint.pt.stale")
+    model, opt = accelerator.prepare(model, opt)
+    model.train()
+    t0 = time.time()
+    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, dynamic_ncols=True)
+    for step in bar:
+        total = 0.0
+        for micro in range(cfg.grad_accum):
+            g = _step_generator(cfg.seed, step, micro)
+            x0, cond = data.batch(g, cfg.batch_size)
+            with accelerator.autocast():
+                loss = flow_matching_loss(model, x0.to(accelerator.device), cond.to(accelerator.device), g, cfg)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; stopping without "
+                                         f"writing adapters (last good checkpoint: {ckpt_path if ckpt_path.exists() else 'none'})")
+            accelerator.backward(loss / cfg.grad_accum)
+            total += loss.item() / cfg.grad_accum
+        accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        log.append((step + 1, total))
+        bar.set_postfix(loss=f"{total:.4f}", refresh=False)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+            _save_checkpoint(ckpt_path, run, step + 1, accelerator.unwrap_model(model), opt, log)
+    bar.close()
+    write_loss_csv(workdir / "loss.csv", log)
+    model = accelerator.unwrap_model(model)
+    model.eval()
+    return {"steps": cfg.steps, "final_loss": log[-1][1] if log else None, "seconds": time.time() - t0,
+            "resumed_from": start}
+
+
+def _save_checkpoint(path: Path, run: str, step: int, model, opt, log) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"run": run, "step": step, "trainable": trainable_state(model), "optimizer": opt.state_dict(),
+                "log": list(log)}, tmp)
+    os.replace(tmp, path)
+
+
+def write_loss_csv(path: Path, log) -> None:
+    """step,loss rows: the curve `dvc plots` draws."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "loss"])
+        w.writerows((s, f"{l:.6f}") for s, l in log)
