@@ -38,11 +38,62 @@ class RcmConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """Section `model`: the conditioned Wan2.1 DiT (paper section 3.1), see byteloom/model.py."""
+
+    checkpoint: str | None  # local diffusers-format Wan2.1 folder (transformer/, vae/); None = tiny random model
+    codec: str  # "patch" (exact, no training; CPU profile) or "wan_vae" (the checkpoint's VAE)
+    codec_patch: int  # spatial factor of the patch codec
+    heads: int  # tiny backbone: attention heads
+    head_dim: int  # tiny backbone: channels per head (width = heads * head_dim)
+    layers: int  # tiny backbone: transformer blocks
+    ffn_dim: int  # tiny backbone: feed-forward width
+    text_dim: int  # tiny backbone: prompt embedding width (1.3B: 4096)
+    text_len: int  # tokens of the learned null prompt
+    fusion_hidden: int  # hidden width of the MLP latent fusion
+    lora_rank: int
+    lora_alpha: float
+    lora_targets: tuple[str, ...]  # module name suffixes, e.g. attn1.to_q, attn2.to_v, ffn.net.0.proj
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters of one run (byteloom/train.py)."""
+
+    steps: int
+    batch_size: int = 2
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+    shift: float = 3.0  # timestep shift s (Wan uses 3-5 at 480p; smaller for tiny latents)
+    ref_dropout: float = 0.1  # drop the reference to allow classifier-free guidance on it
+    checkpoint_every: int = 50
+    gradient_checkpointing: bool = False
+    mixed_precision: str = "auto"  # "auto": bf16 on GPU, fp32 on CPU (bf16 is ~26x slower on AVX2 CPUs)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Section `sampler`: byteloom/sample.py."""
+
+    scheduler: str  # euler | unipc
+    steps: int
+    shift: float
+    guidance: float  # classifier-free guidance on the human reference (1.0 = off)
+    window: int  # latent frames per segment of multi-segment inference
+    overlap: int  # latent frames shared by consecutive segments
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole `params.yaml`."""
 
     seed: int
     rcm: RcmConfig
+    model: ModelConfig
+    sampler: SamplerConfig
 
 
 def _convert(tp, value, where: str):
@@ -82,7 +133,7 @@ def _build(cls, data, where: str):
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
-    missing = [n for n in names if n not in data]
+    missing = [n for n in names if n not in data]  # strict: params.yaml states every value
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {names}")
     if missing:

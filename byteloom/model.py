@@ -250,3 +250,23 @@ def load_wan(checkpoint: str | Path, subfolder: str = "transformer", dtype=torch
     if name != cls.__name__:
         raise ValueError(f"{cfg_file}: is a {name!r}, not a {cls.__name__} (is this a Wan2.1 checkpoint?)")
     return cls.from_pretrained(folder, torch_dtype=dtype)
+
+
+def build_model(cfg, seed: int = 0) -> tuple[ByteLoomModel, nn.Module]:
+    """The model and codec of a `ModelConfig`: a tiny random Wan DiT + patch codec by default, or the
+    local Wan2.1 checkpoint's transformer and VAE (`cfg.checkpoint`) at paper scale. Same code path."""
+    if cfg.checkpoint is not None:
+        transformer = load_wan(cfg.checkpoint, "transformer")
+        codec = WanVaeCodec(load_wan(cfg.checkpoint, "vae")) if cfg.codec == "wan_vae" else PatchCodec(cfg.codec_patch)
+        if codec.latent_channels != transformer.config.in_channels:
+            raise ValueError(f"{cfg.checkpoint}: the transformer takes {transformer.config.in_channels} channels but the "
+                             f"'{cfg.codec}' codec gives {codec.latent_channels}; use codec: wan_vae with a Wan checkpoint")
+    else:
+        if cfg.codec != "patch":
+            raise ValueError(f"model.codec: {cfg.codec!r} needs model.checkpoint (a local Wan2.1 folder); use 'patch'")
+        codec = PatchCodec(cfg.codec_patch)
+        transformer = tiny_transformer(codec.latent_channels, cfg.heads, cfg.head_dim, cfg.layers, cfg.ffn_dim,
+                                       cfg.text_dim, seed=seed)
+    torch.manual_seed(seed)
+    fusion = LatentFusion(transformer.config.in_channels, hidden=cfg.fusion_hidden)
+    return ByteLoomModel(transformer, fusion, text_len=cfg.text_len), codec

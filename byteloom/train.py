@@ -27,6 +27,7 @@ from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dic
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .config import TrainConfig
 from .model import ByteLoomModel, Conditions, LatentFusion
 
 # ---------------------------------------------------------------------------------- LoRA
@@ -96,22 +97,6 @@ class LatentClips:
 
 
 # ---------------------------------------------------------------------------------- training
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int
-    batch_size: int = 2
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    shift: float = 3.0  # timestep shift s (Wan uses 3-5 at 480p; smaller for tiny latents)
-    ref_dropout: float = 0.1  # drop the reference to allow classifier-free guidance on it
-    checkpoint_every: int = 50
-    gradient_checkpointing: bool = False
-    mixed_precision: str = "auto"  # "auto": bf16 on GPU, fp32 on CPU (bf16 is ~26x slower on AVX2 CPUs)
-    seed: int = 0
 
 
 def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
