@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -94,6 +95,46 @@ class LatentClips:
     def batch(self, generator: torch.Generator, size: int) -> tuple[torch.Tensor, Conditions]:
         idx = torch.randint(len(self), (size,), generator=generator)
         return self.video[idx], self.cond.select(idx)
+
+
+def frames_to_tensor(frames) -> torch.Tensor:
+    """(N, T, H, W, 3) uint8 frames → (N, 3, T, H, W) float in [-1, 1], the codec's input."""
+    x = torch.as_tensor(frames)
+    if x.dtype != torch.uint8 or x.ndim != 5 or x.shape[-1] != 3:
+        raise ValueError(f"frames must be uint8 (N, T, H, W, 3), got {x.dtype} {tuple(x.shape)}")
+    return x.permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+
+
+def tensor_to_frames(x: torch.Tensor):
+    """Inverse of `frames_to_tensor` (clamped, rounded)."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
+@torch.no_grad()
+def encode_clips(codec, rgb, pose, reference, rcm=None, cache_rgb=None, cache_rcm=None, batch: int = 8) -> LatentClips:
+    """Encode clips once (the latent cache: the codec never runs inside a training step).
+
+    rgb/pose/rcm: (N, T, H, W, 3) uint8; reference: (N, H, W, 3); cache_*: (N, V, H, W, 3).
+    Images and cache views are encoded one frame each.
+    """
+    def enc(frames):
+        return None if frames is None else torch.cat([codec.encode(frames_to_tensor(frames[i:i + batch]))
+                                                       for i in range(0, len(frames), batch)])
+    n = len(rgb)
+    for name, a in [("pose", pose), ("reference", reference), ("rcm", rcm), ("cache_rgb", cache_rgb), ("cache_rcm", cache_rcm)]:
+        if a is not None and len(a) != n:
+            raise ValueError(f"{name} has {len(a)} clips but rgb has {n}")
+
+    def enc_views(views):  # each view is a separate one-frame video
+        if views is None:
+            return None
+        v = views.shape[1]
+        z = enc(views.reshape(-1, 1, *views.shape[2:]))
+        return z.reshape(n, v, *z.shape[1:]).squeeze(3).permute(0, 2, 1, 3, 4)
+
+    cond = Conditions(ref=enc(np.asarray(reference)[:, None]), pose=enc(pose), rcm=enc(rcm),
+                      cache_rgb=enc_views(cache_rgb), cache_rcm=enc_views(cache_rcm))
+    return LatentClips(enc(rgb), cond)
 
 
 # ---------------------------------------------------------------------------------- training
