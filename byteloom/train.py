@@ -184,6 +184,11 @@ def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: st
     ckpt_path = workdir / "checkpoint.pt"
     mp = ("bf16" if torch.cuda.is_available() else "no") if cfg.mixed_precision == "auto" else cfg.mixed_precision
     accelerator = Accelerator(mixed_precision=mp)
+    if mp in ("bf16", "fp16"):  # frozen weight matrices in half precision; trained ones stay fp32
+        half = torch.bfloat16 if mp == "bf16" else torch.float16
+        for p in model.transformer.parameters():
+            if not p.requires_grad and p.ndim >= 2:
+                p.data = p.data.to(half)
     if cfg.gradient_checkpointing:
         model.transformer.enable_gradient_checkpointing()
     params = [p for p in model.parameters() if p.requires_grad]

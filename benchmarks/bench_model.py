@@ -1,0 +1,130 @@
+"""Peak memory and step time of one LoRA training step of the conditioned Wan DiT.
+
+    python benchmarks/bench_model.py            # CPU: the default tiny model; GPU (if CUDA): Wan2.1-1.3B sizes
+    python benchmarks/bench_model.py --gpu-only
+
+Each configuration runs in its own subprocess so its peak memory is its own (CUDA: the allocator's
+max_memory_allocated; CPU: the process's max resident set size, which includes Python and torch).
+The 1.3B backbone uses the real Wan2.1-T2V-1.3B architecture (byteloom.model.WAN_1_3B) with random
+weights: memory and speed do not depend on the weights' values. Latent sizes follow Wan's VAE
+(8x spatial, 4x temporal, 16 channels); the conditions add 1 reference + `views` cache frames.
+Results: benchmarks/results/model_step.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "model_step.json"
+
+
+def one(spec: dict) -> dict:
+    import torch
+
+    from byteloom.config import TrainConfig, load_config
+    from byteloom.model import WAN_1_3B, ByteLoomModel, Conditions, LatentFusion, build_model
+    from byteloom.train import add_lora, flow_matching_loss, parameter_counts
+
+    torch.manual_seed(0)
+    device = torch.device(spec["device"])
+    cfg = load_config(Path(__file__).parents[1] / "params.yaml")
+    if spec["model"] == "wan-1.3b":
+        from diffusers import WanTransformer3DModel
+
+        with device:
+            tr = WanTransformer3DModel(**WAN_1_3B)
+        model = ByteLoomModel(tr, LatentFusion(16, hidden=256)).to(device)
+        c, f, h, w = 16, 1 + (spec["frames"] - 1) // 4, spec["height"] // 8, spec["width"] // 8
+    else:
+        model, codec = build_model(cfg.model)
+        model = model.to(device)
+        c, f, h, w = codec.latent_channels, spec["frames"], spec["height"] // codec.patch, spec["width"] // codec.patch
+    add_lora(model, spec["rank"], spec["rank"], cfg.model.lora_targets)
+    if spec["checkpointing"]:
+        model.transformer.enable_gradient_checkpointing()
+    half = torch.bfloat16 if device.type == "cuda" else None
+    if half is not None:  # as byteloom.train does under bf16: frozen matrices in bf16
+        for p in model.transformer.parameters():
+            if not p.requires_grad and p.ndim >= 2:
+                p.data = p.data.to(half)
+    v = spec["views"]
+    r = lambda *s: torch.randn(*s, device=device)  # noqa: E731
+    cond = Conditions(ref=r(1, c, 1, h, w), pose=r(1, c, f, h, w), rcm=r(1, c, f, h, w),
+                      cache_rgb=r(1, c, v, h, w) if v else None, cache_rcm=r(1, c, v, h, w) if v else None)
+    x0 = r(1, c, f, h, w)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    tcfg = TrainConfig(steps=1, batch_size=1)
+    times = []
+    for i in range(spec["steps"] + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=half, enabled=half is not None):
+            loss = flow_matching_loss(model, x0, cond, torch.Generator().manual_seed(i), tcfg)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    tokens = (1 + v + f) * (h // 2) * (w // 2)
+    out = {**spec, "latent": [c, f, h, w], "tokens": tokens, "step_s": sorted(times[1:])[len(times[1:]) // 2],
+           "params": parameter_counts(model)}
+    if device.type == "cuda":
+        out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        out["device_name"] = torch.cuda.get_device_name()
+    else:
+        out["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        out["device_name"] = platform.processor() or platform.machine()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--gpu-only", action="store_true")
+    args = ap.parse_args()
+    if args.one:
+        print("RESULT " + json.dumps(one(json.loads(args.one))))
+        return
+    import torch
+
+    specs = []
+    if not args.gpu_only:
+        for ck in (False, True):
+            specs.append(dict(device="cpu", model="tiny-default", height=64, width=64, frames=9, views=9, rank=16,
+                              checkpointing=ck, steps=5))
+    if torch.cuda.is_available():
+        for (h, w, fr) in [(480, 832, 81), (320, 576, 49), (256, 448, 33)]:
+            for ck in (True, False):
+                specs.append(dict(device="cuda", model="wan-1.3b", height=h, width=w, frames=fr, views=9, rank=16,
+                                  checkpointing=ck, steps=3))
+    rows = []
+    for spec in specs:
+        p = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True)
+        line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+        if line:
+            row = json.loads(line[0][7:])
+        else:  # e.g. out of memory: record it, do not hide it
+            row = {**spec, "error": (p.stderr.strip().splitlines() or ["no output"])[-1]}
+        rows.append(row)
+        print(json.dumps({k: row.get(k) for k in ("device", "model", "height", "width", "frames", "checkpointing",
+                                                  "tokens", "step_s", "peak_gib", "error") if k in row}))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    key = "gpu" if args.gpu_only else "all"
+    old[key] = {"machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(),
+                            "cuda": torch.cuda.is_available()}, "rows": rows}
+    RESULTS.write_text(json.dumps(old, indent=1))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
