@@ -153,12 +153,14 @@ def ring_directions(n: int, elevation_deg: float = 20.0) -> np.ndarray:
     return np.stack([np.sin(az) * np.cos(el), np.full(n, np.sin(el)), np.cos(az) * np.cos(el)], axis=1)
 
 
+ICOSAHEDRON_VIEWS = {12: 0, 42: 1, 162: 2}  # view count -> subdivision level
+
+
 def icosahedron_directions(n: int) -> np.ndarray:
-    """Vertices of a (subdivided) icosahedron: n must be 12, 42 or 162."""
-    levels = {12: 0, 42: 1, 162: 2}
-    if n not in levels:
-        raise ValueError(f"layout 'icosahedron' needs num_views in {sorted(levels)}, got {n}")
-    return np.asarray(trimesh.creation.icosphere(subdivisions=levels[n]).vertices)
+    """Vertices of a (subdivided) icosahedron: n must be one of ICOSAHEDRON_VIEWS (12, 42, 162)."""
+    if n not in ICOSAHEDRON_VIEWS:
+        raise ValueError(f"layout 'icosahedron' needs num_views in {sorted(ICOSAHEDRON_VIEWS)}, got {n}")
+    return np.asarray(trimesh.creation.icosphere(subdivisions=ICOSAHEDRON_VIEWS[n]).vertices)
 
 
 def fps_directions(n: int, pool: int = 2048) -> np.ndarray:
@@ -199,6 +201,7 @@ def view_directions(layout: str, n: int, seed: int = 0) -> np.ndarray:
 def orbit_poses(mesh, directions, size, fov_deg: float = 40.0, margin: float = 1.05):
     """obj_to_cam poses looking at the object's box centre from `directions`, whole object in view."""
     h, w = check_size(size)
+    directions = np.asarray(directions, dtype=np.float64).reshape(-1, 3)
     K = intrinsics_from_fov((h, w), fov_deg)
     half = min(np.arctan(0.5 * h / K[1, 1]), np.arctan(0.5 * w / K[0, 0]))
     center = mesh.bounds.mean(axis=0)
