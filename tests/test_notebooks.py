@@ -18,3 +18,12 @@ def test_notebook_is_stripped_and_parameterised(path):
     assert not dirty, f"{path.name}: code cells {dirty} carry outputs; strip them (see README)"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "params_file" in tagged[0].source, f"{path.name}: needs one 'parameters' cell with params_file"
+
+
+def test_nbstripout_has_nothing_to_strip():
+    """The README's stripping tool agrees: committed notebooks are already in its normal form."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", *map(str, NOTEBOOKS)], capture_output=True, text=True)
+    assert out.returncode == 0, f"run `nbstripout notebooks/*.ipynb`:\n{out.stdout}{out.stderr}"
