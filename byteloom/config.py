@@ -87,6 +87,20 @@ class SamplerConfig:
 
 
 @dataclass(frozen=True)
+class ModelLessonConfig:
+    """Section `model_lesson`: notebooks/03_model.ipynb trains a tiny model on object-multiview clips."""
+
+    object: str  # asset name or mesh path
+    size: tuple[int, int]  # (height, width) of the clips; must be divisible by model.codec_patch * 2
+    frames: int
+    cache_views: int
+    clips: int  # generated clips; the last 4 are held out for sampling
+    steps: int  # full training steps (the tiny backbone has no pretrained weights to adapt)
+    lr: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole `params.yaml`."""
 
@@ -94,6 +108,7 @@ class Config:
     rcm: RcmConfig
     model: ModelConfig
     sampler: SamplerConfig
+    model_lesson: ModelLessonConfig
 
 
 def _convert(tp, value, where: str):
