@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MICRO = {  # overrides of params.yaml that keep every stage to seconds
     "rcm": {"size": [48, 64], "cache_views": 4, "coverage_views": [1, 2, 4], "coverage_layouts": ["fibonacci", "fps"],
             "coverage_objects": ["box"], "trajectory_frames": 4},
+    "model": {"heads": 2, "head_dim": 16, "layers": 1, "ffn_dim": 32, "fusion_hidden": 16},
+    "sampler": {"steps": 2, "window": 3},
+    "model_lesson": {"size": [16, 16], "frames": 3, "cache_views": 2, "clips": 6, "steps": 4, "batch_size": 2},
 }
 
 
