@@ -1,0 +1,240 @@
+"""One clip format for every curriculum stage (paper §3.3, Table 1), and its loader.
+
+A clip is a folder (see docs/clip_format.md):
+
+    meta.json            format, source, split, stage, seed, identity and object ids, fps, size
+    frames.npz           rgb (T,H,W,3) uint8 · rcm (T,H,W,3) uint8 · skeleton (T,H,W,3) uint8
+                         optional: depth (T,H,W) float32 metres · mask_human / mask_object /
+                         mask_hands (T,H,W) bool
+    reference.png        the human reference image (H,W,3)
+    openpose/NNNNNN_keypoints.json   OpenPose output layout, one person per frame
+    scene_gt.json        BOP layout: per frame [{"cam_R_m2c", "cam_t_m2c" (mm), "obj_id"}]
+    scene_camera.json    BOP layout: per frame {"cam_K", "depth_scale"}
+    object.ply           the object mesh in millimetres, as BOP models are
+    rcm_cache.npz        the object's RCM-cache (byteloom.rcm.RcmCache)
+
+Units inside byteloom are metres; BOP files are millimetres and are converted on read/write.
+Clips without an object (Stage I) have no scene_gt.json, object.ply, rcm_cache.npz, and their rcm
+frames are zero.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from PIL import Image
+
+from . import openpose
+from .geometry import check_intrinsics, check_pose
+from .rcm import RcmCache
+
+FORMAT = "byteloom-clip/1"
+FRAME_ARRAYS = {"rgb": np.uint8, "rcm": np.uint8, "skeleton": np.uint8}
+OPTIONAL_ARRAYS = {"depth": np.float32, "mask_human": bool, "mask_object": bool, "mask_hands": bool}
+META_KEYS = ("format", "source", "split", "stage", "seed", "identity", "object", "fps", "num_frames", "height", "width")
+
+
+@dataclass
+class Clip:
+    """A loaded clip; arrays are per frame (T first). `poses`/`mesh`/`cache` are None without an object."""
+
+    meta: dict
+    rgb: np.ndarray
+    rcm: np.ndarray
+    skeleton: np.ndarray
+    reference: np.ndarray
+    body: np.ndarray  # (T, 18, 3) OpenPose body keypoints [x, y, confidence]
+    hands: np.ndarray  # (T, 2, 21, 3) left, right hand keypoints; confidence 0 where absent
+    K: np.ndarray  # (T, 3, 3) intrinsics per frame
+    poses: np.ndarray | None = None  # (T, 4, 4) obj_to_cam, metres
+    mesh: trimesh.Trimesh | None = None  # metres
+    cache: RcmCache | None = None
+    extra: dict = field(default_factory=dict)  # optional arrays (depth, masks)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.rgb)
+
+
+class ClipError(ValueError):
+    """A malformed clip: the message names the file and the problem."""
+
+
+# ---------------------------------------------------------------------------------- BOP
+
+
+def bop_pose(entry: dict, where: str) -> np.ndarray:
+    """obj_to_cam (metres) from one BOP scene_gt entry (cam_R_m2c row-major, cam_t_m2c in mm)."""
+    try:
+        R = np.asarray(entry["cam_R_m2c"], dtype=np.float64).reshape(3, 3)
+        t = np.asarray(entry["cam_t_m2c"], dtype=np.float64).reshape(3) / 1000.0
+    except (KeyError, ValueError) as e:
+        raise ClipError(f"{where}: needs cam_R_m2c (9 numbers) and cam_t_m2c (3 numbers): {e}") from None
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, t
+    try:
+        return check_pose(T, where, tol=1e-4)
+    except ValueError as e:
+        raise ClipError(str(e)) from None
+
+
+def bop_entry(pose: np.ndarray, obj_id: int) -> dict:
+    return {"cam_R_m2c": pose[:3, :3].ravel().tolist(), "cam_t_m2c": (pose[:3, 3] * 1000).tolist(), "obj_id": obj_id}
+
+
+def read_bop_scene(folder: str | Path, obj_id: int | None = None) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Read a BOP scene folder's scene_gt.json and scene_camera.json.
+
+    Returns ({frame_id: obj_to_cam (metres)}, {frame_id: K}) for `obj_id` (default: the only object
+    of the scene; an error if there are several and none is chosen).
+    """
+    folder = Path(folder)
+    gt, cam = _read_json(folder / "scene_gt.json"), _read_json(folder / "scene_camera.json")
+    poses, Ks = {}, {}
+    for key, entries in gt.items():
+        where = f"{folder / 'scene_gt.json'}[{key}]"
+        if obj_id is None:
+            ids = sorted({e.get("obj_id") for e in entries})
+            if len(ids) > 1:
+                raise ClipError(f"{where}: several objects {ids}; choose one with obj_id")
+        chosen = [e for e in entries if obj_id is None or e.get("obj_id") == obj_id]
+        if chosen:
+            poses[int(key)] = bop_pose(chosen[0], where)
+    for key, c in cam.items():
+        try:
+            Ks[int(key)] = check_intrinsics(np.asarray(c["cam_K"], dtype=np.float64).reshape(3, 3))
+        except (KeyError, ValueError) as e:
+            raise ClipError(f"{folder / 'scene_camera.json'}[{key}]: bad cam_K: {e}") from None
+    missing = sorted(set(poses) - set(Ks))
+    if missing:
+        raise ClipError(f"{folder / 'scene_camera.json'}: no camera for frames {missing[:5]}")
+    return poses, Ks
+
+
+def read_bop_model(path: str | Path) -> trimesh.Trimesh:
+    """A BOP model (`models/obj_XXXXXX.ply`, millimetres) as a trimesh in metres."""
+    from .assets import load_mesh
+
+    mesh = load_mesh(path)
+    mesh.apply_scale(0.001)
+    return mesh
+
+
+def _read_json(path: Path):
+    if not path.is_file():
+        raise ClipError(f"{path}: file missing")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ClipError(f"{path}: not valid JSON ({e})") from None
+
+
+# ---------------------------------------------------------------------------------- write / read
+
+
+def save_clip(folder: str | Path, clip: Clip) -> Path:
+    """Write `clip` to a new folder (refuses to overwrite an existing one)."""
+    folder = Path(folder)
+    if folder.exists():
+        raise FileExistsError(f"{folder}: already exists; remove it first")
+    tmp = folder.with_name(folder.name + ".partial")
+    tmp.mkdir(parents=True)
+    meta = {**clip.meta, "format": FORMAT, "num_frames": clip.num_frames,
+            "height": int(clip.rgb.shape[1]), "width": int(clip.rgb.shape[2])}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    np.savez_compressed(tmp / "frames.npz", rgb=clip.rgb, rcm=clip.rcm, skeleton=clip.skeleton, **clip.extra)
+    Image.fromarray(clip.reference).save(tmp / "reference.png")
+    (tmp / "openpose").mkdir()
+    for t in range(clip.num_frames):
+        openpose.write_openpose_json(tmp / "openpose" / f"{t:06d}_keypoints.json", clip.body[t],
+                                     left_hand=clip.hands[t, 0], right_hand=clip.hands[t, 1])
+    (tmp / "scene_camera.json").write_text(json.dumps(
+        {str(t): {"cam_K": clip.K[t].ravel().tolist(), "depth_scale": 1.0} for t in range(clip.num_frames)}))
+    if clip.poses is not None:
+        (tmp / "scene_gt.json").write_text(json.dumps({str(t): [bop_entry(p, 1)] for t, p in enumerate(clip.poses)}))
+        mm = clip.mesh.copy()
+        mm.apply_scale(1000.0)
+        mm.export(tmp / "object.ply")
+        if clip.cache is not None:
+            clip.cache.save(tmp / "rcm_cache.npz")
+    tmp.rename(folder)
+    return folder
+
+
+def load_clip(path: str | Path) -> Clip:
+    """Load and validate a clip folder; every error names the file and the problem."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ClipError(f"{folder}: clip folder not found")
+    meta = _read_json(folder / "meta.json")
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing or meta.get("format") != FORMAT:
+        raise ClipError(f"{folder / 'meta.json'}: not a {FORMAT} clip (missing keys {missing}, format {meta.get('format')!r})")
+    n = meta["num_frames"]
+    frames = _load_frames(folder / "frames.npz", n, (meta["height"], meta["width"]))
+    ref_path = folder / "reference.png"
+    if not ref_path.is_file():
+        raise ClipError(f"{ref_path}: file missing")
+    reference = np.asarray(Image.open(ref_path).convert("RGB"))
+    body, hands = _load_keypoints(folder / "openpose", n)
+    poses_by_frame, K_by_frame = ({}, {})
+    has_object = (folder / "scene_gt.json").exists()
+    if has_object:
+        poses_by_frame, K_by_frame = read_bop_scene(folder)
+    else:
+        K_by_frame = {int(k): check_intrinsics(np.reshape(v["cam_K"], (3, 3)))
+                      for k, v in _read_json(folder / "scene_camera.json").items()}
+    if sorted(K_by_frame) != list(range(n)):
+        raise ClipError(f"{folder / 'scene_camera.json'}: has {len(K_by_frame)} frames, meta.json says {n}")
+    clip = Clip(meta=meta, rgb=frames.pop("rgb"), rcm=frames.pop("rcm"), skeleton=frames.pop("skeleton"),
+                reference=reference, body=body, hands=hands, K=np.stack([K_by_frame[t] for t in range(n)]), extra=frames)
+    if has_object:
+        if sorted(poses_by_frame) != list(range(n)):
+            raise ClipError(f"{folder / 'scene_gt.json'}: has poses for {len(poses_by_frame)} frames, meta.json says {n}")
+        clip.poses = np.stack([poses_by_frame[t] for t in range(n)])
+        clip.mesh = read_bop_model(folder / "object.ply")
+        if (folder / "rcm_cache.npz").exists():
+            clip.cache = RcmCache.load(folder / "rcm_cache.npz")
+    return clip
+
+
+def _load_frames(path: Path, n: int, size) -> dict:
+    if not path.is_file():
+        raise ClipError(f"{path}: file missing")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    for name, dtype in {**FRAME_ARRAYS, **OPTIONAL_ARRAYS}.items():
+        if name not in arrays:
+            if name in FRAME_ARRAYS:
+                raise ClipError(f"{path}: missing array '{name}'")
+            continue
+        a = arrays[name]
+        want = (n, *size, 3) if name in FRAME_ARRAYS else (n, *size)
+        if a.shape[0] != n:
+            raise ClipError(f"{path}: '{name}' has {a.shape[0]} frames, meta.json says {n}")
+        if a.shape != want or a.dtype != dtype:
+            raise ClipError(f"{path}: '{name}' is {a.dtype}{list(a.shape)}, expected {np.dtype(dtype)}{list(want)}")
+    unknown = sorted(set(arrays) - set(FRAME_ARRAYS) - set(OPTIONAL_ARRAYS))
+    if unknown:
+        raise ClipError(f"{path}: unknown arrays {unknown}")
+    return arrays
+
+
+def _load_keypoints(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    files = sorted(folder.glob("*_keypoints.json")) if folder.is_dir() else []
+    if len(files) != n:
+        raise ClipError(f"{folder}: has {len(files)} keypoint files, meta.json says {n} frames")
+    body, hands = np.zeros((n, 18, 3)), np.zeros((n, 2, 21, 3))
+    for t, f in enumerate(files):
+        people = openpose.read_openpose_json(f)
+        if people:
+            p = people[0]
+            body[t] = p.body
+            if p.left_hand is not None:
+                hands[t, 0] = p.left_hand
+            if p.right_hand is not None:
+                hands[t, 1] = p.right_hand
+    return body, hands
