@@ -101,6 +101,24 @@ class ModelLessonConfig:
 
 
 @dataclass(frozen=True)
+class DataConfig:
+    """Section `data`: the generated Mani4D-mini splits (byteloom/mani4d.py, docs/clip_format.md)."""
+
+    root: str  # output folder; one sub-folder per split, one per clip
+    size: tuple[int, int]  # (height, width)
+    frames: int
+    fps: float
+    cache_views: int
+    object_extent: float  # longest side of every object, metres
+    clips: dict[str, int]  # clips per split: stage1, stage2, stage3, test (Stage I largest, III smallest)
+    train_objects: tuple[str, ...]
+    test_objects: tuple[str, ...]  # novel objects, only in the test split
+    train_identities: int  # identities 0 .. n-1
+    test_identities: int  # novel identities 1000 .. 1000 + n - 1, only in the test split
+    motions: tuple[str, ...]  # DeepMimic clips (byteloom.motion.list_motions())
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole `params.yaml`."""
 
@@ -109,6 +127,7 @@ class Config:
     model: ModelConfig
     sampler: SamplerConfig
     model_lesson: ModelLessonConfig
+    data: DataConfig
 
 
 def _convert(tp, value, where: str):
@@ -135,6 +154,11 @@ def _convert(tp, value, where: str):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        kt, vt = typing.get_args(tp)
+        return {_convert(kt, k, f"{where}"): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
     if tp in (int, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
             raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")

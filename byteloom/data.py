@@ -29,6 +29,7 @@ from PIL import Image
 
 from . import openpose
 from .geometry import check_intrinsics, check_pose
+from .io import save_npz
 from .rcm import RcmCache
 
 FORMAT = "byteloom-clip/1"
@@ -145,7 +146,7 @@ def save_clip(folder: str | Path, clip: Clip) -> Path:
     meta = {**clip.meta, "format": FORMAT, "num_frames": clip.num_frames,
             "height": int(clip.rgb.shape[1]), "width": int(clip.rgb.shape[2])}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-    np.savez_compressed(tmp / "frames.npz", rgb=clip.rgb, rcm=clip.rcm, skeleton=clip.skeleton, **clip.extra)
+    save_npz(tmp / "frames.npz", rgb=clip.rgb, rcm=clip.rcm, skeleton=clip.skeleton, **clip.extra)
     Image.fromarray(clip.reference).save(tmp / "reference.png")
     (tmp / "openpose").mkdir()
     for t in range(clip.num_frames):

@@ -21,6 +21,7 @@ import trimesh
 from . import render
 from .assets import check_mesh
 from .geometry import check_size, intrinsics_from_fov, look_at
+from .io import save_npz
 
 # ---------------------------------------------------------------------------------- colours
 
@@ -246,10 +247,7 @@ class RcmCache:
 
     def save(self, path: str | Path) -> None:
         """Write to a compressed .npz; refuses to overwrite an existing file."""
-        path = Path(path)
-        if path.exists():
-            raise FileExistsError(f"{path}: already exists; remove it first")
-        np.savez_compressed(path, **{f.name: getattr(self, f.name) for f in fields(self)})
+        save_npz(path, **{f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
     def load(cls, path: str | Path) -> "RcmCache":

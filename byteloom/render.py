@@ -38,7 +38,7 @@ _pyrender_renderer.glRenderbufferStorageMultisample = _single_sample
 CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera axes -> OpenGL camera axes
 FLAT = pyrender.RenderFlags.FLAT
 LIT = pyrender.RenderFlags.NONE
-MAX_CACHED_MESHES = 64
+MAX_CACHED_MESHES = 512
 
 
 class Renderer:
@@ -61,14 +61,16 @@ class Renderer:
     def node(self, source, kind: str, make) -> pyrender.Node:
         """The scene node showing `source` (e.g. a trimesh) as `kind`; `make()` builds its mesh."""
         key = (id(source), kind)
-        entry = self._nodes.get(key)
+        entry = self._nodes.pop(key, None)
         if entry is not None and entry[0]() is source:
+            self._nodes[key] = entry  # most recently used last
             return entry[1]
         if entry is not None:  # the id was reused by a new object
             self.scene.remove_node(entry[1])
-        if len(self._nodes) >= MAX_CACHED_MESHES:
-            oldest = next(iter(self._nodes))
-            self.scene.remove_node(self._nodes.pop(oldest)[1])
+        for k in [k for k, (ref, _) in self._nodes.items() if ref() is None]:  # sources garbage-collected
+            self.scene.remove_node(self._nodes.pop(k)[1])
+        while len(self._nodes) >= MAX_CACHED_MESHES:  # least recently used first
+            self.scene.remove_node(self._nodes.pop(next(iter(self._nodes)))[1])
         mesh = make()
         mesh.is_visible = False
         node = self.scene.add(mesh)

@@ -162,19 +162,21 @@ def hand_frame(wrist: np.ndarray, toward_fingers: np.ndarray, palm_normal: np.nd
     return T
 
 
-def hand_parts(closure: float, color, scale: float = 1.0, side: str = "right"):
-    """(meshes, poses in the hand frame) of one hand at `closure`: a palm box and 20 finger capsules."""
-    kp = hand_keypoints(closure, scale, side)
+def hand_meshes(color, scale: float = 1.0) -> list[trimesh.Trimesh]:
+    """The rigid parts of one hand: a palm box and 20 finger capsules (segment lengths are fixed)."""
+    kp = hand_keypoints(0.0, scale)
     palm = trimesh.creation.box(extents=np.array([0.085, 0.07, 0.022]) * scale)
     palm.visual.vertex_colors = np.tile([*color, 255], (len(palm.vertices), 1)).astype(np.uint8)
-    palm_pose = np.eye(4)
-    palm_pose[:3, 3] = np.array([0.045, 0.0, -0.004]) * scale
-    meshes, poses = [palm], [palm_pose]
-    for a, b in HAND_BONES:
-        r = 0.009 * scale if a == 0 else 0.008 * scale
-        meshes.append(capsule(np.linalg.norm(kp[b] - kp[a]), r, color))
-        poses.append(bone_pose(kp[a], kp[b]))
-    return meshes, poses
+    return [palm] + [capsule(np.linalg.norm(kp[b] - kp[a]), (0.009 if a == 0 else 0.008) * scale, color)
+                     for a, b in HAND_BONES]
+
+
+def hand_poses(closure: float, scale: float = 1.0, side: str = "right") -> list[np.ndarray]:
+    """Poses (hand frame) of the `hand_meshes` parts at `closure`, in the same order."""
+    kp = hand_keypoints(closure, scale, side)
+    palm = np.eye(4)
+    palm[:3, 3] = np.array([0.045, 0.0, -0.004]) * scale
+    return [palm] + [bone_pose(kp[a], kp[b]) for a, b in HAND_BONES]
 
 
 # ---------------------------------------------------------------------------------- backdrop

@@ -15,6 +15,7 @@ MICRO = {  # overrides of params.yaml that keep every stage to seconds
     "model": {"heads": 2, "head_dim": 16, "layers": 1, "ffn_dim": 32, "fusion_hidden": 16},
     "sampler": {"steps": 2, "window": 3},
     "model_lesson": {"size": [16, 16], "frames": 3, "cache_views": 2, "clips": 6, "steps": 4, "batch_size": 2},
+    "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 1, "stage3": 1, "test": 1}},
 }
 
 

@@ -1,0 +1,174 @@
+"""Mani4D-mini clips and the clip format: geometric consistency, determinism, readers, clear errors."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import trimesh
+import yaml
+
+from byteloom import data, mani4d, rcm
+from byteloom.config import config_from_dict
+from byteloom.data import ClipError, load_clip, read_bop_scene
+from byteloom.geometry import backproject, transform
+from tests.test_config import params
+
+MICRO = {"size": [48, 48], "frames": 4, "cache_views": 2, "clips": {"stage1": 2, "stage2": 2, "stage3": 2, "test": 1}}
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    p = params()
+    p["data"].update(MICRO)
+    cfg = config_from_dict(p)
+    root = tmp_path_factory.mktemp("mani4d")
+    return {s: mani4d.generate_split(cfg.data, s, cfg.seed, out_root=root, progress=False) for s in mani4d.SPLITS}, cfg
+
+
+def test_splits_have_the_planned_contents(splits):
+    paths, cfg = splits
+    assert {s: len(v) for s, v in paths.items()} == MICRO["clips"]
+    test_clip = load_clip(paths["test"][0])
+    assert test_clip.meta["object"] in cfg.data.test_objects and test_clip.meta["identity"] >= 1000
+    for p in paths["stage1"] + paths["stage3"]:
+        c = load_clip(p)
+        assert c.meta["object"] in (None, *cfg.data.train_objects) and c.meta["identity"] < 1000
+    assert load_clip(paths["stage1"][0]).poses is None and not load_clip(paths["stage1"][0]).rcm.any()
+    assert load_clip(paths["stage2"][0]).body[..., 2].sum() == 0  # close-ups: hands only
+
+
+@pytest.mark.parametrize("split", ["stage2", "stage3"])
+def test_object_mask_is_the_rcm_silhouette_except_where_the_person_covers_it(splits, split):
+    for path in splits[0][split]:
+        c = load_clip(path)
+        rcm_mask = c.rcm.any(-1)
+        obj, person = c.extra["mask_object"], c.extra["mask_human"]
+        assert not np.any(obj & ~rcm_mask), "object pixels outside its RCM silhouette"
+        assert not np.any(rcm_mask & ~obj & ~person), "RCM pixels neither object nor an occluding person"
+        assert obj.sum() > 0
+
+
+def test_rcm_pixels_decode_onto_the_object_surface_at_that_frames_pose(splits):
+    c = load_clip(splits[0]["stage2"][0])
+    for t in (0, c.num_frames - 1):
+        visible = c.extra["mask_object"][t]
+        pts = rcm.decode_rcm(c.rcm[t][visible], c.cache.bounds)  # object space, from the colours
+        cam = backproject(c.extra["depth"][t], c.K[t])[visible]  # camera space, from depth
+        from_depth = transform(cam, np.linalg.inv(c.poses[t]))
+        assert np.abs(pts - from_depth).max() < np.linalg.norm(c.mesh.extents) / 255 + 2e-3
+        _, dist, _ = trimesh.proximity.closest_point(c.mesh, pts)
+        # 8-bit step: |extent| / 510; at 48 px llvmpipe's attribute interpolation on tiny triangles
+        # adds up to about as much again (measured 0.95 mm against a 0.60 mm step)
+        assert dist.max() < 2 * np.linalg.norm(c.mesh.extents) / 510
+
+
+def test_visible_keypoints_project_inside_the_frame(splits):
+    for path in splits[0]["stage1"] + splits[0]["stage3"]:
+        c = load_clip(path)
+        vis = c.body[..., 2] > 0
+        h, w = c.rgb.shape[1:3]
+        xy = c.body[vis][:, :2]
+        assert vis.mean() > 0.5 and xy.min() >= -0.5 and xy[:, 0].max() <= w - 0.5 and xy[:, 1].max() <= h - 0.5
+        assert c.skeleton.any()
+
+
+def test_generation_is_deterministic(splits, tmp_path):
+    paths, cfg = splits
+    again = mani4d.generate_split(cfg.data, "stage3", cfg.seed, out_root=tmp_path, progress=False)
+    for a, b in zip(paths["stage3"], again):
+        files = sorted(f.relative_to(a) for f in a.rglob("*") if f.is_file())
+        assert files == sorted(f.relative_to(b) for f in b.rglob("*") if f.is_file())
+        assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    with pytest.raises(FileExistsError, match="already has clips"):
+        mani4d.generate_split(cfg.data, "stage3", cfg.seed, out_root=tmp_path, progress=False)
+
+
+# ---------------------------------------------------------------------------------- malformed clips
+
+
+@pytest.fixture
+def clip_copy(splits, tmp_path):
+    dst = tmp_path / "clip"
+    shutil.copytree(splits[0]["stage3"][0], dst)
+    return dst
+
+
+def _rewrite_frames(folder, **changes):
+    with np.load(folder / "frames.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    (folder / "frames.npz").unlink()
+    np.savez(folder / "frames.npz", **arrays)
+
+
+def test_missing_file(clip_copy):
+    (clip_copy / "reference.png").unlink()
+    with pytest.raises(ClipError, match="reference.png: file missing"):
+        load_clip(clip_copy)
+    with pytest.raises(ClipError, match="clip folder not found"):
+        load_clip(clip_copy / "nope")
+
+
+def test_wrong_frame_count_between_streams(clip_copy):
+    with np.load(clip_copy / "frames.npz") as z:
+        rcm_frames = z["rcm"]
+    _rewrite_frames(clip_copy, rcm=rcm_frames[:-1])
+    with pytest.raises(ClipError, match=r"frames.npz: 'rcm' has 3 frames, meta.json says 4"):
+        load_clip(clip_copy)
+
+
+def test_missing_keypoint_frame(clip_copy):
+    sorted((clip_copy / "openpose").glob("*.json"))[-1].unlink()
+    with pytest.raises(ClipError, match="has 3 keypoint files, meta.json says 4 frames"):
+        load_clip(clip_copy)
+
+
+def test_pose_not_rigid(clip_copy):
+    gt = json.loads((clip_copy / "scene_gt.json").read_text())
+    gt["2"][0]["cam_R_m2c"] = [2, 0, 0, 0, 2, 0, 0, 0, 2]
+    (clip_copy / "scene_gt.json").write_text(json.dumps(gt))
+    with pytest.raises(ClipError, match=r"scene_gt.json\[2\].*not a rigid transform"):
+        load_clip(clip_copy)
+
+
+def test_keypoints_of_the_wrong_shape(clip_copy):
+    f = sorted((clip_copy / "openpose").glob("*.json"))[1]
+    doc = json.loads(f.read_text())
+    doc["people"][0]["pose_keypoints_2d"] = doc["people"][0]["pose_keypoints_2d"][:-3]
+    f.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=f.name):
+        load_clip(clip_copy)
+
+
+def test_wrong_dtype(clip_copy):
+    with np.load(clip_copy / "frames.npz") as z:
+        rgb = z["rgb"]
+    _rewrite_frames(clip_copy, rgb=rgb.astype(np.float32))
+    with pytest.raises(ClipError, match="'rgb' is float32"):
+        load_clip(clip_copy)
+
+
+# ---------------------------------------------------------------------------------- real-data readers
+
+
+def test_bop_reader_on_a_schema_fixture(tmp_path):
+    """A scene written exactly as the BOP toolkit's schema: mm, row-major R, string frame ids."""
+    R = [0.0, -1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    (tmp_path / "scene_gt.json").write_text(json.dumps({
+        "0": [{"cam_R_m2c": R, "cam_t_m2c": [10.0, -20.0, 700.0], "obj_id": 5},
+              {"cam_R_m2c": [1, 0, 0, 0, 1, 0, 0, 0, 1], "cam_t_m2c": [0, 0, 900], "obj_id": 7}],
+        "1": [{"cam_R_m2c": R, "cam_t_m2c": [12.0, -20.0, 705.0], "obj_id": 5}]}))
+    (tmp_path / "scene_camera.json").write_text(json.dumps({
+        "0": {"cam_K": [600.0, 0, 320.0, 0, 600.0, 240.0, 0, 0, 1], "depth_scale": 0.1},
+        "1": {"cam_K": [600.0, 0, 320.0, 0, 600.0, 240.0, 0, 0, 1], "depth_scale": 0.1}}))
+    poses, Ks = read_bop_scene(tmp_path, obj_id=5)
+    assert sorted(poses) == [0, 1] and np.allclose(poses[0][:3, 3], [0.01, -0.02, 0.7])
+    assert np.allclose(poses[1][:3, :3], np.reshape(R, (3, 3))) and Ks[1][0, 2] == 320
+    with pytest.raises(ClipError, match=r"several objects \[5, 7\]"):
+        read_bop_scene(tmp_path)
+    model = tmp_path / "obj_000005.ply"
+    trimesh.creation.box(extents=[100.0, 50.0, 20.0]).export(model)  # BOP models are in mm
+    assert np.allclose(data.read_bop_model(model).extents, [0.1, 0.05, 0.02])
+    (tmp_path / "scene_camera.json").write_text("{not json")
+    with pytest.raises(ClipError, match="scene_camera.json: not valid JSON"):
+        read_bop_scene(tmp_path, obj_id=5)
