@@ -227,7 +227,7 @@ def _load_frames(path: Path, n: int, size) -> dict:
 def _load_keypoints(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     files = sorted(folder.glob("*_keypoints.json")) if folder.is_dir() else []
     if len(files) != n:
-        raise ClipError(f"{folder}: has {len(files)} keypoint files, meta.json says {n} frames")
+        raise ClipError(f"{folder}: has {len(files)} keypoint files, expected {n} (one per frame)")
     body, hands = np.zeros((n, 18, 3)), np.zeros((n, 2, 21, 3))
     for t, f in enumerate(files):
         people = openpose.read_openpose_json(f)
@@ -239,3 +239,55 @@ def _load_keypoints(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
             if p.right_hand is not None:
                 hands[t, 1] = p.right_hand
     return body, hands
+
+
+# ---------------------------------------------------------------------------------- importing real data
+
+
+def import_clip(out: str | Path, frames_dir: str | Path, openpose_dir: str | Path, bop_scene: str | Path | None = None,
+                model: str | Path | None = None, obj_id: int | None = None, reference: str | Path | None = None,
+                cache_views: int = 9, split: str = "real", fps: float = 15.0, source: str = "import") -> Path:
+    """Turn real data into a clip: frames (images, sorted by name), OpenPose JSONs (one per frame,
+    e.g. from OpenPose or a pose model run on the user's video) and, for an object, a BOP scene
+    folder (scene_gt.json, scene_camera.json) with its BOP model (.ply, mm).
+
+    The per-frame RCM and the RCM-cache are rendered from the model at the BOP poses; the skeleton
+    images are drawn from the keypoints. The reference image defaults to the first frame.
+    """
+    from .rcm import build_cache, render_rcm
+
+    frames_dir, openpose_dir = Path(frames_dir), Path(openpose_dir)
+    images = sorted(p for p in frames_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if frames_dir.is_dir() else []
+    if not images:
+        raise ClipError(f"{frames_dir}: no .png/.jpg frames found")
+    rgb = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in images])
+    n, h, w = rgb.shape[:3]
+    body, hands = _load_keypoints(openpose_dir, n)
+    skeleton = np.stack([openpose.draw_skeleton(body[t], hands=[hands[t, 0], hands[t, 1]], size=(h, w)) for t in range(n)])
+    ref = rgb[0] if reference is None else np.asarray(Image.open(reference).convert("RGB"))
+    poses = mesh = cache = None
+    K = None
+    rcm_frames = np.zeros_like(rgb)
+    if bop_scene is not None:
+        if model is None:
+            raise ClipError(f"{bop_scene}: a BOP scene needs its object model (.ply) too")
+        by_frame, K_by_frame = read_bop_scene(bop_scene, obj_id)
+        if sorted(by_frame) != list(range(n)):
+            raise ClipError(f"{bop_scene}: has poses for frames {sorted(by_frame)[:3]}..., expected 0..{n - 1} for {n} frames")
+        poses = np.stack([by_frame[t] for t in range(n)])
+        K = np.stack([K_by_frame[t] for t in range(n)])
+        mesh = read_bop_model(model)
+        rcm_frames = np.stack([render_rcm(mesh, poses[t], K[t], (h, w)).image for t in range(n)])
+        cache = build_cache(mesh, cache_views, (h, w))
+    else:
+        K_by_frame = {}
+        cam = Path(frames_dir) / "scene_camera.json"
+        if cam.exists():
+            K_by_frame = {int(k): np.reshape(v["cam_K"], (3, 3)) for k, v in _read_json(cam).items()}
+        K = np.stack([K_by_frame.get(t, np.array([[max(h, w), 0, (w - 1) / 2], [0, max(h, w), (h - 1) / 2], [0, 0, 1.0]]))
+                      for t in range(n)])
+    meta = {"source": source, "split": split, "stage": split, "seed": None, "identity": None,
+            "object": None if obj_id is None and bop_scene is None else obj_id, "fps": fps}
+    clip = Clip(meta=meta, rgb=rgb, rcm=rcm_frames, skeleton=skeleton, reference=ref, body=body, hands=hands, K=K,
+                poses=poses, mesh=mesh, cache=cache)
+    return save_clip(out, clip)

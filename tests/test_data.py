@@ -119,7 +119,7 @@ def test_wrong_frame_count_between_streams(clip_copy):
 
 def test_missing_keypoint_frame(clip_copy):
     sorted((clip_copy / "openpose").glob("*.json"))[-1].unlink()
-    with pytest.raises(ClipError, match="has 3 keypoint files, meta.json says 4 frames"):
+    with pytest.raises(ClipError, match=r"has 3 keypoint files, expected 4 \(one per frame\)"):
         load_clip(clip_copy)
 
 
@@ -172,3 +172,36 @@ def test_bop_reader_on_a_schema_fixture(tmp_path):
     (tmp_path / "scene_camera.json").write_text("{not json")
     with pytest.raises(ClipError, match="scene_camera.json: not valid JSON"):
         read_bop_scene(tmp_path, obj_id=5)
+
+
+def test_import_real_data_from_frames_openpose_and_bop(tmp_path):
+    """A researcher's frames + OpenPose JSONs + a BOP scene and model become a loadable clip."""
+    from PIL import Image
+
+    from byteloom import openpose
+
+    n, h, w = 3, 48, 64
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "pose").mkdir()
+    (tmp_path / "scene").mkdir()
+    body = np.zeros((18, 3))
+    body[1], body[2], body[3] = [30, 10, 1], [25, 15, 1], [22, 25, 1]
+    for t in range(n):
+        Image.fromarray(np.full((h, w, 3), 40 * t, np.uint8)).save(tmp_path / "frames" / f"{t:05d}.png")
+        openpose.write_openpose_json(tmp_path / "pose" / f"{t:06d}_keypoints.json", body)
+    R = np.eye(3).ravel().tolist()
+    (tmp_path / "scene" / "scene_gt.json").write_text(json.dumps(
+        {str(t): [{"cam_R_m2c": R, "cam_t_m2c": [5.0 * t, 0.0, 400.0], "obj_id": 3}] for t in range(n)}))
+    (tmp_path / "scene" / "scene_camera.json").write_text(json.dumps(
+        {str(t): {"cam_K": [80.0, 0, 31.5, 0, 80.0, 23.5, 0, 0, 1], "depth_scale": 1.0} for t in range(n)}))
+    trimesh.creation.box(extents=[80.0, 60.0, 40.0]).export(tmp_path / "obj_000003.ply")
+    out = data.import_clip(tmp_path / "clip", tmp_path / "frames", tmp_path / "pose", tmp_path / "scene",
+                           tmp_path / "obj_000003.ply", obj_id=3, cache_views=2)
+    c = load_clip(out)
+    assert c.num_frames == n and c.rgb[2].max() == 80 and np.allclose(c.body[0], body)
+    assert c.rcm.any(-1).sum(axis=(1, 2)).min() > 100 and c.cache.num_views == 2
+    assert np.allclose(c.poses[1][:3, 3], [0.005, 0, 0.4]) and np.allclose(c.mesh.extents, [0.08, 0.06, 0.04])
+    assert c.skeleton.any()
+    (tmp_path / "pose" / "000002_keypoints.json").unlink()
+    with pytest.raises(ClipError, match=r"has 2 keypoint files, expected 3 \(one per frame\)"):
+        data.import_clip(tmp_path / "clip2", tmp_path / "frames", tmp_path / "pose")
