@@ -1,11 +1,14 @@
 """Headless rendering with pyrender (EGL + Mesa) in the OpenCV camera convention.
 
-Three fixes to pyrender's defaults matter for RCM (paper section 3.2) and are made here once:
+Four fixes to pyrender's defaults matter here and are made once, at import:
 - `PYOPENGL_PLATFORM=egl` before OpenGL is imported (no display on CI or servers);
 - no multisample antialiasing: pyrender allocates 4x MSAA buffers, which blend colours across the
   silhouette and across triangle edges. RCM colours and face ids must be exact per pixel, so the
   renderbuffers are allocated single-sampled (`_single_sample`, below);
-- OpenCV intrinsics: pyrender puts pixel centres at +0.5, OpenCV at integers, hence `cx + 0.5`.
+- OpenCV intrinsics: pyrender puts pixel centres at +0.5, OpenCV at integers, hence `cx + 0.5`;
+- one renderer's end must not end the others: pyrender's EGL platform calls `eglTerminate` on the
+  process-wide default display when any renderer is deleted, which breaks every other renderer
+  (EGL_BAD_DISPLAY). `_delete_context_keep_display` destroys only the renderer's own context.
 The camera sits at the origin of the scene; each object is placed at its `obj_to_cam` pose.
 """
 from __future__ import annotations
@@ -34,6 +37,21 @@ def _single_sample(target, samples, internalformat, width, height):
 
 
 _pyrender_renderer.glRenderbufferStorageMultisample = _single_sample
+
+
+def _delete_context_keep_display(self):
+    from OpenGL.EGL import eglDestroyContext
+
+    if self._egl_display is not None and self._egl_context is not None:
+        eglDestroyContext(self._egl_display, self._egl_context)
+    self._egl_context = None
+    self._egl_display = None
+
+
+if os.environ["PYOPENGL_PLATFORM"] == "egl":
+    from pyrender.platforms import egl as _pyrender_egl
+
+    _pyrender_egl.EGLPlatform.delete_context = _delete_context_keep_display
 
 CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])  # OpenCV camera axes -> OpenGL camera axes
 FLAT = pyrender.RenderFlags.FLAT

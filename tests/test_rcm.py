@@ -210,3 +210,17 @@ def test_bad_poses_sizes_bounds_and_layouts_are_rejected():
         rcm.build_cache(box, 9, (32, 32), layout="icosahedron")
     with pytest.raises(ValueError, match="positive integer"):
         rcm.build_cache(box, 0, (32, 32))
+
+
+def test_closing_one_renderer_leaves_the_others_working():
+    """pyrender's EGL platform used to eglTerminate the shared display when any renderer died."""
+    from byteloom.render import Renderer
+
+    box, K = trimesh.creation.box(extents=[0.2, 0.2, 0.2]), intrinsics_from_fov((32, 32), 40)
+    pose = pose_from_rotvec([0, 0, 0], [0, 0, 1.0])
+    before = rcm.render_rcm(box, pose, K, (32, 32)).image
+    other = Renderer((16, 16))
+    rcm.render_rcm(box, pose, intrinsics_from_fov((16, 16), 40), (16, 16), renderer=other)
+    other.close()
+    del other
+    assert np.array_equal(rcm.render_rcm(box, pose, K, (32, 32)).image, before)
