@@ -84,12 +84,19 @@ def _renderer(size, renderer):
 
 
 def rcm_node(r: render.Renderer, mesh: trimesh.Trimesh, bounds=None):
-    """The scene node of `mesh` coloured by its RCM (uploaded once per renderer)."""
-    check_mesh(mesh)
-    b = mesh.bounds if bounds is None else check_bounds(bounds)
-    colors = rcm_colors(mesh.vertices, b)
-    key = ("rcm", tuple(np.asarray(b).ravel()))
-    return r.node(mesh, key, lambda: render.vertex_color_mesh(mesh.vertices, colors, mesh.faces))
+    """The scene node of `mesh` coloured by its RCM (uploaded once per renderer).
+
+    A cache hit touches neither the vertices nor trimesh's cached properties: checking the mesh
+    and computing its colours are O(V) and happen only when the node is built.
+    """
+    key = ("rcm", None if bounds is None else tuple(check_bounds(bounds).ravel()))
+
+    def make():
+        check_mesh(mesh)
+        b = mesh.bounds if bounds is None else check_bounds(bounds)
+        return render.vertex_color_mesh(mesh.vertices, rcm_colors(mesh.vertices, b), mesh.faces)
+
+    return r.node(mesh, key, make)
 
 
 def render_rcm(mesh, obj_to_cam, K, size, bounds=None, renderer=None) -> View:
@@ -102,7 +109,7 @@ def render_rcm(mesh, obj_to_cam, K, size, bounds=None, renderer=None) -> View:
 def render_rgb(mesh, obj_to_cam, K, size, renderer=None) -> View:
     """The textured appearance of `mesh` at the same pose, lit by a head light and ambient light."""
     r = _renderer(size, renderer)
-    node = r.node(check_mesh(mesh), "rgb", lambda: render.textured_mesh(mesh))
+    node = r.node(mesh, "rgb", lambda: render.textured_mesh(check_mesh(mesh)))
     image, depth = r.render([(node, obj_to_cam)], K, render.LIT)
     return View(image, depth > 0, depth)
 
@@ -117,14 +124,14 @@ def render_rcm_video(mesh, poses, K, size, bounds=None, renderer=None) -> View:
 def face_id_node(r: render.Renderer, mesh: trimesh.Trimesh):
     """A node drawing face i in the flat colour encoding i + 1 (24 bits), for visibility tests."""
 
-    def make():
+    def make(mesh):
         ids = np.repeat(np.arange(1, len(mesh.faces) + 1), 3)
         colors = np.stack([(ids >> 16) & 255, (ids >> 8) & 255, ids & 255], axis=1) / 255.0
         return render.vertex_color_mesh(mesh.vertices[mesh.faces].reshape(-1, 3), colors, np.arange(len(ids)).reshape(-1, 3))
 
     if len(mesh.faces) >= 2**24 - 1:
         raise ValueError(f"face-id rendering supports < 2^24 faces, mesh has {len(mesh.faces)}")
-    return r.node(check_mesh(mesh), "face_id", make)
+    return r.node(mesh, "face_id", lambda: make(check_mesh(mesh)))
 
 
 def render_face_ids(mesh, obj_to_cam, K, size, renderer=None) -> np.ndarray:

@@ -36,3 +36,11 @@ __all__ = [
     "flow_interpolate", "motion_smoothness",
     "mask_bbox", "masked_ssim", "temporal_ssim", "TemporalSSIM",
 ]
+
+# T-SSIM, the whole pipeline (paper section 3.4): segment -> reconstruct -> aggregate -> reproject -> SSIM
+from .tssim import (  # noqa: E402
+    Reconstructor, Reprojection, Segmenter, condition_masks, rcm_reconstructor, rcm_reprojection, t_ssim,
+)
+
+__all__ += ["t_ssim", "rcm_reprojection", "rcm_reconstructor", "condition_masks", "Segmenter", "Reconstructor",
+            "Reprojection"]
