@@ -18,7 +18,6 @@ from typing import NamedTuple
 import numpy as np
 import trimesh
 
-from . import render
 from .assets import check_mesh
 from .geometry import check_size, intrinsics_from_fov, look_at
 from .io import save_npz
@@ -79,8 +78,15 @@ class View(NamedTuple):
     depth: np.ndarray  # (H, W) float32: metric z in the camera, 0 where empty
 
 
+def _gl():
+    """The GL renderer module, imported on first use: the colour functions above need no OpenGL."""
+    from . import render
+
+    return render
+
+
 def _renderer(size, renderer):
-    return renderer if renderer is not None else render.get_renderer(check_size(size))
+    return renderer if renderer is not None else _gl().get_renderer(check_size(size))
 
 
 def rcm_node(r: render.Renderer, mesh: trimesh.Trimesh, bounds=None):
@@ -94,7 +100,7 @@ def rcm_node(r: render.Renderer, mesh: trimesh.Trimesh, bounds=None):
     def make():
         check_mesh(mesh)
         b = mesh.bounds if bounds is None else check_bounds(bounds)
-        return render.vertex_color_mesh(mesh.vertices, rcm_colors(mesh.vertices, b), mesh.faces)
+        return _gl().vertex_color_mesh(mesh.vertices, rcm_colors(mesh.vertices, b), mesh.faces)
 
     return r.node(mesh, key, make)
 
@@ -102,15 +108,15 @@ def rcm_node(r: render.Renderer, mesh: trimesh.Trimesh, bounds=None):
 def render_rcm(mesh, obj_to_cam, K, size, bounds=None, renderer=None) -> View:
     """The RCM of `mesh` at pose `obj_to_cam` (OpenCV camera): unlit, exact per pixel, with mask and depth."""
     r = _renderer(size, renderer)
-    image, depth = r.render([(rcm_node(r, mesh, bounds), obj_to_cam)], K, render.FLAT)
+    image, depth = r.render([(rcm_node(r, mesh, bounds), obj_to_cam)], K, _gl().FLAT)
     return View(image, depth > 0, depth)
 
 
 def render_rgb(mesh, obj_to_cam, K, size, renderer=None) -> View:
     """The textured appearance of `mesh` at the same pose, lit by a head light and ambient light."""
     r = _renderer(size, renderer)
-    node = r.node(mesh, "rgb", lambda: render.textured_mesh(check_mesh(mesh)))
-    image, depth = r.render([(node, obj_to_cam)], K, render.LIT)
+    node = r.node(mesh, "rgb", lambda: _gl().textured_mesh(check_mesh(mesh)))
+    image, depth = r.render([(node, obj_to_cam)], K, _gl().LIT)
     return View(image, depth > 0, depth)
 
 
@@ -127,7 +133,7 @@ def face_id_node(r: render.Renderer, mesh: trimesh.Trimesh):
     def make(mesh):
         ids = np.repeat(np.arange(1, len(mesh.faces) + 1), 3)
         colors = np.stack([(ids >> 16) & 255, (ids >> 8) & 255, ids & 255], axis=1) / 255.0
-        return render.vertex_color_mesh(mesh.vertices[mesh.faces].reshape(-1, 3), colors, np.arange(len(ids)).reshape(-1, 3))
+        return _gl().vertex_color_mesh(mesh.vertices[mesh.faces].reshape(-1, 3), colors, np.arange(len(ids)).reshape(-1, 3))
 
     if len(mesh.faces) >= 2**24 - 1:
         raise ValueError(f"face-id rendering supports < 2^24 faces, mesh has {len(mesh.faces)}")
@@ -137,7 +143,7 @@ def face_id_node(r: render.Renderer, mesh: trimesh.Trimesh):
 def render_face_ids(mesh, obj_to_cam, K, size, renderer=None) -> np.ndarray:
     """(H, W) int64 index of the face seen at each pixel, -1 where empty."""
     r = _renderer(size, renderer)
-    image, _ = r.render([(face_id_node(r, mesh), obj_to_cam)], K, render.FLAT)
+    image, _ = r.render([(face_id_node(r, mesh), obj_to_cam)], K, _gl().FLAT)
     image = image.astype(np.int64)
     return ((image[..., 0] << 16) | (image[..., 1] << 8) | image[..., 2]) - 1
 

@@ -68,17 +68,6 @@ def test_pixel_footprint_of_a_known_ramp():
     assert TS.pixel_footprint(r[:, :1], b) == pytest.approx(0.02)
 
 
-def test_decode_matches_rcm_module():
-    from byteloom import rcm
-
-    codes = np.random.default_rng(0).integers(0, 256, (50, 3), dtype=np.uint8)
-    b = np.array([[-0.1, 0.2, -0.3], [0.4, 0.2, 0.5]])  # one flat axis
-    assert np.allclose(TS.decode_rcm(codes, b), rcm.decode_rcm(codes, b), atol=1e-12)
-
-
-# ---------------------------------------------------------------------------------- consistent clips
-
-
 def test_exactly_consistent_clip_scores_about_one(clip):
     v = painted(clip["rcm"], clip["bounds"])
     for region in ("bbox", "mask"):

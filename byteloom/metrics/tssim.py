@@ -33,7 +33,7 @@ Segmentation (`segment` slot, or `masks`)
 
 Reconstruction (`reconstruct` slot; default `rcm_reprojection`)
     The weight-free default uses the object geometry the conditions already give: every pixel of
-    the target RCM decodes (`decode_rcm`, as `byteloom.rcm.decode_rcm`) to the object-space point it shows, so each
+    the target RCM decodes (`byteloom.rcm.decode_rcm`) to the object-space point it shows, so each
     object pixel of frame t yields a sample (3D point, generated colour). The point cloud of all
     frames is aggregated by quantising object space into voxels and taking the mean (or median)
     colour per voxel (`np.unique` on voxel keys + `np.bincount`). Reprojecting the cloud into
@@ -88,6 +88,7 @@ from typing import Callable, NamedTuple, Union
 import cv2
 import numpy as np
 
+from ..rcm import check_bounds, decode_rcm  # pure colour maps: no OpenGL is loaded
 from ._checks import as_mask_stack, as_video, same_length
 from .ssim import TemporalSSIM, temporal_ssim
 
@@ -105,26 +106,6 @@ Reconstructor = Callable[[np.ndarray, np.ndarray], Union[np.ndarray, tuple]]
 (reprojections, valid (T, H, W) bool) (e.g. a user-wrapped VGGT + point splatting)."""
 
 REDUCERS = ("mean", "median")
-
-
-def check_bounds(bounds) -> np.ndarray:
-    """A finite 2x3 [min, max] box with min <= max (the rule of `byteloom.rcm.check_bounds`)."""
-    b = np.asarray(bounds, dtype=np.float64)
-    if b.shape != (2, 3) or not np.isfinite(b).all():
-        raise ValueError(f"bounds must be a finite 2x3 array [min, max], got shape {b.shape}")
-    if np.any(b[1] < b[0]):
-        raise ValueError(f"bounds must have min <= max on every axis, got {b.tolist()}")
-    return b
-
-
-def decode_rcm(colors, bounds) -> np.ndarray:
-    """Object-space points of uint8 RCM colours: b_min + c / 255 (b_max - b_min).
-
-    The same map as `byteloom.rcm.decode_rcm` (a test checks it), kept here so the metric does
-    not import `byteloom.rcm`, which loads the GL renderer (about 0.4 s, and EGL must exist).
-    """
-    b = check_bounds(bounds)
-    return b[0] + np.asarray(colors, dtype=np.float64) / 255.0 * (b[1] - b[0])
 
 
 class Reprojection(NamedTuple):
