@@ -119,6 +119,50 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class VariantConfig:
+    """One trained design of the curriculum/baseline tables (section `curriculum.variants`)."""
+
+    label: str  # row name in the tables
+    design: str  # conditioning design, one of byteloom.model.VARIANTS
+    stages: tuple[str, ...]  # curriculum stages in order, each one of stage1, stage2, stage3
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Section `curriculum`: notebooks/04_train.ipynb, the progressive curriculum (paper section 3.3)."""
+
+    size: tuple[int, int]  # (height, width) the clips are trained and sampled at
+    seeds: tuple[int, ...]  # every variant is trained once per seed (tables show mean ± spread)
+    base_steps: int  # full training of the tiny backbone: the stand-in for Wan2.1's pretraining (0 with a checkpoint)
+    base_lr: float
+    steps: dict[str, int]  # LoRA steps per stage: stage1, stage2, stage3 (Stage I longest, as in the paper)
+    lr: float
+    batch_size: int
+    grad_accum: int
+    shift: float  # timestep shift of the flow-matching loss
+    ref_dropout: float  # probability of dropping the reference (classifier-free guidance)
+    checkpoint_every: int
+    gradient_checkpointing: bool
+    variants: dict[str, VariantConfig]
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Section `evaluation`: sampling the benchmark split and scoring it (byteloom/evaluate.py)."""
+
+    clips: int  # benchmark clips sampled per variant and seed (at most the test split's size)
+    cache_sizes: tuple[int, ...]  # RCM-cache views kept at inference for the cache-size ablation of `byteloom`
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Section `validation`: notebooks/05_metrics.ipynb, metrics against controlled corruptions."""
+
+    clips: int  # benchmark clips corrupted
+    strengths: tuple[float, ...]  # corruption strengths in [0, 1], 0 first
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole `params.yaml`."""
 
@@ -128,6 +172,9 @@ class Config:
     sampler: SamplerConfig
     model_lesson: ModelLessonConfig
     data: DataConfig
+    curriculum: CurriculumConfig
+    evaluation: EvaluationConfig
+    validation: ValidationConfig
 
 
 def _convert(tp, value, where: str):
