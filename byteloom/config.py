@@ -44,6 +44,7 @@ class ModelConfig:
     checkpoint: str | None  # local diffusers-format Wan2.1 folder (transformer/, vae/); None = tiny random model
     codec: str  # "patch" (exact, no training; CPU profile) or "wan_vae" (the checkpoint's VAE)
     codec_patch: int  # spatial factor of the patch codec
+    patch: tuple[int, int, int]  # tiny backbone: (t, h, w) patch of the DiT over latents (Wan2.1: 1, 2, 2)
     heads: int  # tiny backbone: attention heads
     head_dim: int  # tiny backbone: channels per head (width = heads * head_dim)
     layers: int  # tiny backbone: transformer blocks

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKLWan, ModelMixin, WanTransformer3DModel
@@ -265,8 +266,12 @@ def build_model(cfg, seed: int = 0) -> tuple[ByteLoomModel, nn.Module]:
         if cfg.codec != "patch":
             raise ValueError(f"model.codec: {cfg.codec!r} needs model.checkpoint (a local Wan2.1 folder); use 'patch'")
         codec = PatchCodec(cfg.codec_patch)
+        width, token = cfg.heads * cfg.head_dim, codec.latent_channels * int(np.prod(cfg.patch))
+        if width < token:
+            raise ValueError(f"model: width heads*head_dim = {width} is below the {token} values per token "
+                             f"(codec channels x patch {tuple(cfg.patch)}); the DiT could not pass the noise through")
         transformer = tiny_transformer(codec.latent_channels, cfg.heads, cfg.head_dim, cfg.layers, cfg.ffn_dim,
-                                       cfg.text_dim, seed=seed)
+                                       cfg.text_dim, patch=cfg.patch, seed=seed)
     torch.manual_seed(seed)
     fusion = LatentFusion(transformer.config.in_channels, hidden=cfg.fusion_hidden)
     return ByteLoomModel(transformer, fusion, text_len=cfg.text_len), codec

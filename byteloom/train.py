@@ -50,7 +50,7 @@ def parameter_counts(model: ByteLoomModel) -> dict[str, int]:
     base = sum(p.numel() for n, p in model.transformer.named_parameters() if "lora_" not in n)
     fusion = sum(p.numel() for p in model.fusion.parameters())
     return {"lora": lora, "fusion": fusion, "null_text": model.null_text.numel(),
-            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad), "backbone_frozen": base}
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad), "backbone": base}
 
 
 def save_adapters(model: ByteLoomModel, folder: str | Path) -> None:
@@ -170,13 +170,38 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
+def tensor_digest(*tensors) -> str:
+    """A content hash of tensors (None allowed): what a run starts from must be part of its identity."""
+    h = hashlib.sha256()
+    for t in tensors:
+        if t is None:
+            h.update(b"none")
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.float().numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def start_digest(model, data: "LatentClips") -> str:
+    """Hash of the data and of the model's starting point: the trainable values and a summary (shape,
+    sum, norm) of each frozen weight, so a changed backbone or parent adapter starts a new run."""
+    frozen = torch.tensor([[p.numel(), p.double().sum().item(), p.double().norm().item()]
+                           for p in model.parameters() if not p.requires_grad] or [[0.0, 0.0, 0.0]])
+    c = data.cond
+    return tensor_digest(data.video, c.ref, c.pose, c.rcm, c.cache_rgb, c.cache_rcm, frozen,
+                         *trainable_state(model).values())
+
+
 def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: str | Path, desc: str = "train",
-          run_id: str = "") -> dict:
+          run_id: str = "", progress: bool = True) -> dict:
     """Train `model`'s trainable parameters for `cfg.steps` steps; resumable from `workdir`.
 
     Writes `workdir/checkpoint.pt` every `cfg.checkpoint_every` steps and `workdir/loss.csv`.
-    A checkpoint of another run (different `run_id`) is not resumed: it is moved aside to
-    `checkpoint.pt.stale`. Returns {"steps", "final_loss", "seconds", "resumed_from"}.
+    A run is identified by `run_id`, `cfg`, the data and the model's starting weights
+    (`start_digest`); a checkpoint of another run is not resumed but moved aside to
+    `checkpoint.pt.stale`. Returns {"steps", "final_loss", "seconds", "resumed_from"}; "seconds"
+    counts this call's training only.
     Raises FloatingPointError on a non-finite loss (nothing further is written).
     """
     workdir = Path(workdir)
@@ -193,7 +218,7 @@ def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: st
         model.transformer.enable_gradient_checkpointing()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    run = fingerprint(run_id, asdict(cfg))
+    run = fingerprint(run_id, asdict(cfg), start_digest(model, data))
     start, log = 0, []
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -206,7 +231,8 @@ def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: st
     model, opt = accelerator.prepare(model, opt)
     model.train()
     t0 = time.time()
-    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, dynamic_ncols=True)
+    bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, dynamic_ncols=True,
+               disable=not progress)
     for step in bar:
         total = 0.0
         for micro in range(cfg.grad_accum):

@@ -12,11 +12,34 @@ ROOT = Path(__file__).resolve().parents[1]
 MICRO = {  # overrides of params.yaml that keep every stage to seconds
     "rcm": {"size": [48, 64], "cache_views": 4, "coverage_views": [1, 2, 4], "coverage_layouts": ["fibonacci", "fps"],
             "coverage_objects": ["box"], "trajectory_frames": 4},
-    "model": {"heads": 2, "head_dim": 16, "layers": 1, "ffn_dim": 32, "fusion_hidden": 16},
+    "model": {"codec_patch": 2, "patch": [1, 1, 1], "heads": 2, "head_dim": 16, "layers": 1, "ffn_dim": 32,
+              "fusion_hidden": 16},
     "sampler": {"steps": 2, "window": 3},
     "model_lesson": {"size": [16, 16], "frames": 3, "cache_views": 2, "clips": 6, "steps": 4, "batch_size": 2},
     "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 1, "stage3": 1, "test": 1}},
+    "curriculum": {"size": [16, 16], "seeds": [0], "base_steps": 2, "steps": {"stage1": 2, "stage2": 2, "stage3": 2},
+                   "batch_size": 1, "checkpoint_every": 1},
+    "evaluation": {"clips": 1, "cache_sizes": [1, 2]},
+    "validation": {"clips": 1, "strengths": [0.0, 1.0]},
 }
+
+
+def expanded_stages(repo, only=None) -> dict:
+    """dvc.yaml's stages with `foreach` expanded (`name@key`), as DVC names them."""
+    out = {}
+    for name, stage in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].items():
+        if only and name != only:
+            continue
+        if "foreach" not in stage:
+            out[name] = stage
+            continue
+        items = stage["foreach"] if isinstance(stage["foreach"], dict) else {k: k for k in stage["foreach"]}
+        for key, item in items.items():
+            text = yaml.safe_dump(stage["do"]).replace("${key}", str(key))
+            for field, value in (item.items() if isinstance(item, dict) else []):
+                text = text.replace("${item.%s}" % field, str(value))
+            out[f"{name}@{key}"] = yaml.safe_load(text.replace("${item}", str(item)))
+    return out
 
 
 def run(args, cwd):
@@ -44,11 +67,14 @@ def micro_repo(tmp_path_factory):
 
 def test_repro_builds_every_output_then_skips_when_nothing_changed(micro_repo):
     run(["dvc", "repro"], micro_repo)
-    stages = yaml.safe_load((micro_repo / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
+    for name, stage in expanded_stages(micro_repo).items():
         for out in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", []):
             path = micro_repo / (out if isinstance(out, str) else next(iter(out)))
-            assert path.exists(), f"stage {name}: output {path.name} missing"
+            assert path.exists(), f"stage {name}: output {path} missing"
+    for f in (micro_repo / "metrics/eval").glob("*.json"):
+        scores = json.loads(f.read_text())
+        assert set(scores["metrics"]) >= {"obj_iou", "face_cos", "lmd", "t_ssim"}, f
+    assert len(list((micro_repo / "metrics/eval").glob("*.json"))) == len(expanded_stages(micro_repo, "evaluate")) + 1
     metrics = json.loads((micro_repo / "metrics/rcm.json").read_text())
     assert metrics, "metrics/rcm.json is empty"
     assert list((micro_repo / "figures/01_rcm").glob("*.png")), "no figures written"
@@ -63,3 +89,14 @@ def test_changing_a_parameter_reruns_the_stage(micro_repo):
     params["rcm"]["cache_views"] = 3
     (micro_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert "Running stage 'rcm'" in run(["dvc", "repro"], micro_repo)
+
+
+def test_changing_a_stage_three_parameter_retrains_only_stage_three(micro_repo):
+    params = yaml.safe_load((micro_repo / "params.yaml").read_text())
+    params["curriculum"]["steps"]["stage3"] = 3
+    (micro_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = run(["dvc", "status"], micro_repo)
+    changed = {line.rstrip(":").strip() for line in status.splitlines() if line and not line.startswith("\t")
+               and line.rstrip().endswith(":")}
+    assert {"train@rcm_cache-I-II-III", "train@rcm_cache-III", "train@pose_only-I-III"} <= changed, status
+    assert not {"train@I", "train@rcm_cache-I-II", "pretrain", "data@stage1"} & changed, status

@@ -1,0 +1,303 @@
+"""The progressive curriculum (paper §3.3, Table 1; ablation in the main table): Stage I → II → III.
+
+    base ──► I ──► II ──► III        ByteLoom (I+II+III)
+               │       └─► III       (no-RCM design: single-view reference, same curriculum)
+               └─► III               I+III
+    base ──► III                     III only (no curriculum)
+
+`base` is the backbone the stages adapt. At paper scale it is Wan2.1-T2V-1.3B (`model.checkpoint`).
+In the default profile no pretrained weights exist, so the pipeline *pretrains* the tiny random Wan
+DiT in full on every training video (reference frame in front, no pose/object condition: an
+image-to-video model) — the stand-in for Wan's pretraining, saved in diffusers format so stages load
+it exactly as they would load the real checkpoint.
+
+Each stage then trains LoRA (peft) plus the MLP latent fusion from its parent's adapters on its
+split. Stage I clips show no object, so Stage I is one run shared by every design (the designs differ
+only in how the object enters); the designs part from Stage II on. Every run is repeated per seed.
+
+A run is named by its design and stage path, e.g. `rcm_cache-I-II-III`; Stage I is `I`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import Config, TrainConfig
+from .data import load_clip
+from .model import VARIANTS, ByteLoomModel, Conditions, LatentFusion, build_model, drop_conditions, load_wan
+from .sample import sample_long
+from .train import LatentClips, add_lora, encode_clips, load_adapters, save_adapters, tensor_to_frames, train
+
+STAGES = ("stage1", "stage2", "stage3")
+ROMAN = {"stage1": "I", "stage2": "II", "stage3": "III"}
+BASE = "base"
+TRAIN_DIR = Path("build/train")  # run outputs (adapters, loss curves): DVC outs
+CKPT_DIR = Path("build/checkpoints")  # resumable checkpoints: not DVC outs, so a killed stage resumes
+
+
+# ---------------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: `stage` trained with `design`, starting from `parent`'s result."""
+
+    name: str
+    stage: str
+    design: str
+    parent: str  # another run's name or BASE
+
+
+def run_name(design: str, stages) -> str:
+    """`I` for Stage I alone (design-neutral), else `<design>-I-II-...`; `base` for no stage."""
+    stages = tuple(stages)
+    if not stages:
+        return BASE
+    path = "-".join(ROMAN[s] for s in stages)
+    return path if stages == ("stage1",) else f"{design}-{path}"
+
+
+def plan_runs(cfg: Config) -> dict[str, Run]:
+    """Every run the variants of `curriculum.variants` need, shared prefixes once, parents first."""
+    runs: dict[str, Run] = {}
+    for key, v in cfg.curriculum.variants.items():
+        if v.design not in VARIANTS:
+            raise ValueError(f"curriculum.variants.{key}.design: {v.design!r} is not one of {VARIANTS}")
+        bad = [s for s in v.stages if s not in STAGES]
+        if bad or not v.stages or list(v.stages) != sorted(set(v.stages), key=STAGES.index):
+            raise ValueError(f"curriculum.variants.{key}.stages: {list(v.stages)} must be stages of {STAGES}, "
+                             "each at most once, in curriculum order")
+        for k in range(1, len(v.stages) + 1):
+            name = run_name(v.design, v.stages[:k])
+            design = "pose_only" if v.stages[:k] == ("stage1",) else v.design
+            runs.setdefault(name, Run(name, v.stages[k - 1], design, run_name(v.design, v.stages[:k - 1])))
+    return runs
+
+
+def variant_run(cfg: Config, variant: str) -> Run:
+    """The run whose adapters a variant samples with."""
+    if variant not in cfg.curriculum.variants:
+        raise KeyError(f"unknown variant {variant!r}; params.yaml curriculum.variants has {list(cfg.curriculum.variants)}")
+    v = cfg.curriculum.variants[variant]
+    return plan_runs(cfg)[run_name(v.design, v.stages)]
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+def _resize(frames: np.ndarray, size, nearest: bool = False) -> np.ndarray:
+    """Resize (..., H, W, 3) uint8 frames to `size` = (h, w); nearest keeps RCM colours exact."""
+    h, w = size
+    if frames.shape[-3:-1] == (h, w):
+        return frames
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in flat]).reshape(*frames.shape[:-3], h, w, 3)
+
+
+def split_folders(root: str | Path, split: str) -> list[Path]:
+    """The clip folders of one split, in order; a missing or empty split is an error naming it."""
+    folder = Path(root) / split
+    clips = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not clips:
+        raise FileNotFoundError(f"{folder}: no clips (generate them with `dvc repro data@{split}`)")
+    return clips
+
+
+def load_split(root: str | Path, split: str, size, cache_views: int, limit: int | None = None) -> dict[str, np.ndarray]:
+    """One split as stacked uint8 arrays at `size`: rgb/pose/rcm (N,T,H,W,3), reference (N,H,W,3),
+    cache_rgb/cache_rcm (N,V,H,W,3). Clips without an object (Stage I) get black RCM and cache."""
+    out: dict[str, list] = {k: [] for k in ("rgb", "pose", "rcm", "reference", "cache_rgb", "cache_rcm")}
+    for folder in split_folders(root, split)[:limit]:
+        c = load_clip(folder)
+        h, w = c.rgb.shape[1:3]
+        if c.cache is not None and c.cache.num_views < cache_views:
+            raise ValueError(f"{folder}: RCM-cache has {c.cache.num_views} views, {cache_views} needed")
+        blank = np.zeros((cache_views, h, w, 3), np.uint8)
+        cache_rgb = c.cache.rgb[:cache_views] if c.cache is not None else blank
+        cache_rcm = c.cache.rcm[:cache_views] if c.cache is not None else blank
+        for key, a, nearest in [("rgb", c.rgb, False), ("pose", c.skeleton, False), ("rcm", c.rcm, True),
+                                ("reference", c.reference, False), ("cache_rgb", cache_rgb, False),
+                                ("cache_rcm", cache_rcm, True)]:
+            out[key].append(_resize(a, size, nearest))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def split_latents(cfg: Config, split: str, codec, design: str, cache_views: int | None = None,
+                  limit: int | None = None) -> LatentClips:
+    """Encoded clips of a split with the conditions of `design` (model.drop_conditions)."""
+    views = cfg.data.cache_views if cache_views is None else cache_views
+    a = load_split(cfg.data.root, split, cfg.curriculum.size, views, limit)
+    data = encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"], cache_rgb=a["cache_rgb"],
+                        cache_rcm=a["cache_rcm"])
+    return LatentClips(data.video, drop_conditions(data.cond, design))
+
+
+# ---------------------------------------------------------------------------------- models
+
+
+def base_model(cfg: Config, train_dir: Path = TRAIN_DIR) -> tuple[ByteLoomModel, torch.nn.Module]:
+    """The backbone every stage adapts: the local Wan2.1 checkpoint (`model.checkpoint`) or the
+    pipeline's pretrained tiny model (`build/train/base`), with a fresh identity fusion."""
+    model, codec = build_model(cfg.model, seed=cfg.seed)
+    if cfg.model.checkpoint is None:
+        folder = train_dir / BASE
+        if not (folder / "transformer").is_dir():
+            raise FileNotFoundError(f"{folder}: no pretrained base model (run `dvc repro pretrain`)")
+        model.transformer = load_wan(folder, "transformer")
+        model.null_text.data.copy_(load_file(folder / "null_text.safetensors")["null_text"])
+    return model, codec
+
+
+def stage_model(cfg: Config, run: Run, seed: int, train_dir: Path = TRAIN_DIR) -> tuple[ByteLoomModel, torch.nn.Module]:
+    """The base model with LoRA layers (seeded), loaded with the parent run's adapters."""
+    model, codec = base_model(cfg, train_dir)
+    torch.manual_seed(seed)
+    m = cfg.model
+    add_lora(model, m.lora_rank, m.lora_alpha, m.lora_targets)
+    if run.parent != BASE:
+        load_adapters(model, adapter_dir(run.parent, seed, train_dir))
+    return model, codec
+
+
+def adapter_dir(run: str, seed: int, train_dir: Path = TRAIN_DIR) -> Path:
+    return Path(train_dir) / run / f"seed{seed}" / "adapters"
+
+
+def run_model(cfg: Config, name: str, seed: int, train_dir: Path = TRAIN_DIR) -> tuple[ByteLoomModel, torch.nn.Module]:
+    """The model a finished run trained (its adapters on the base), in eval mode; `base` alone for BASE."""
+    model, codec = base_model(cfg, train_dir)
+    if name != BASE:
+        add_lora(model, cfg.model.lora_rank, cfg.model.lora_alpha, cfg.model.lora_targets)
+        load_adapters(model, adapter_dir(name, seed, train_dir))
+    return model.eval(), codec
+
+
+def variant_model(cfg: Config, variant: str, seed: int, train_dir: Path = TRAIN_DIR) -> tuple[ByteLoomModel, torch.nn.Module]:
+    """A trained variant of `curriculum.variants` ready for sampling."""
+    return run_model(cfg, variant_run(cfg, variant).name, seed, train_dir)
+
+
+@torch.no_grad()
+def sample_split(cfg: Config, model: ByteLoomModel, codec, design: str, split: str = "test", limit: int | None = None,
+                 cache_views: int | None = None, seed: int = 0, batch: int = 8) -> dict[str, np.ndarray]:
+    """Generate every clip of `split` from its conditions (pose, reference, RCM, cache as `design`
+    allows) with `params.yaml` `sampler`: {clip id: (T, H, W, 3) uint8} at `curriculum.size`."""
+    names = [f.name for f in split_folders(cfg.data.root, split)[:limit]]
+    data = split_latents(cfg, split, codec, design, cache_views, limit)
+    s = cfg.sampler
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(names), batch):
+        cond = data.cond.select(slice(i, i + batch)).to(device)
+        z = sample_long(model, cond, window=s.window, overlap=s.overlap, steps=s.steps, scheduler=s.scheduler,
+                        shift=s.shift, guidance=s.guidance, seed=seed + i)
+        out.append(tensor_to_frames(codec.decode(z.float().cpu())))
+    return dict(zip(names, np.concatenate(out)))
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def _train_config(cfg: Config, steps: int, lr: float, seed: int) -> TrainConfig:
+    c = cfg.curriculum
+    return TrainConfig(steps=steps, batch_size=c.batch_size, lr=lr, grad_accum=c.grad_accum, shift=c.shift,
+                       ref_dropout=c.ref_dropout, checkpoint_every=c.checkpoint_every,
+                       gradient_checkpointing=c.gradient_checkpointing, seed=seed)
+
+
+def run_seed(name: str, seed: int) -> int:
+    """A training seed per (run, seed): different runs draw different batches and noise."""
+    return int(hashlib.sha256(f"{name}/{seed}".encode()).hexdigest()[:7], 16)
+
+
+def pretrain_base(cfg: Config, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKPT_DIR, progress: bool = True) -> dict:
+    """Pretrain the tiny backbone in full on every training split's videos (module docstring).
+
+    The condition channels are not used (the fusion stays the identity); only the reference frame
+    prefix conditions the video. Writes `base/transformer` (diffusers format) and the null prompt.
+    """
+    if cfg.model.checkpoint is not None:
+        raise ValueError("model.checkpoint is set: the base is the real Wan2.1 checkpoint, nothing to pretrain "
+                         "(set curriculum.base_steps: 0)")
+    model, codec = build_model(cfg.model, seed=cfg.seed)
+    parts = [split_latents(cfg, s, codec, "pose_only") for s in STAGES]
+    data = LatentClips(torch.cat([p.video for p in parts]),
+                       Conditions(ref=torch.cat([p.cond.ref for p in parts]),
+                                  pose=torch.zeros_like(torch.cat([p.cond.pose for p in parts]))))
+    model.fusion.requires_grad_(False)
+    tc = _train_config(cfg, cfg.curriculum.base_steps, cfg.curriculum.base_lr, run_seed(BASE, cfg.seed))
+    result = train(model, data, tc, Path(ckpt_dir) / BASE, desc="base (pretraining stand-in)", run_id=BASE,
+                   progress=progress)
+    out = Path(train_dir) / BASE
+    model.transformer.save_pretrained(out / "transformer")
+    save_file({"null_text": model.null_text.detach().contiguous()}, out / "null_text.safetensors")
+    shutil.copy(Path(ckpt_dir) / BASE / "loss.csv", out / "loss.csv")
+    return {**result, "clips": len(data), "lr": tc.lr}
+
+
+def train_stage(cfg: Config, name: str, seed: int, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKPT_DIR,
+                progress: bool = True) -> dict:
+    """Train one run of the plan for one seed; writes `<run>/seed<k>/adapters` and `loss.csv`."""
+    runs = plan_runs(cfg)
+    if name not in runs:
+        raise KeyError(f"unknown run {name!r}; the plan of params.yaml has {list(runs)}")
+    run = runs[name]
+    model, codec = stage_model(cfg, run, seed, train_dir)
+    data = split_latents(cfg, run.stage, codec, run.design)
+    tc = _train_config(cfg, cfg.curriculum.steps[run.stage], cfg.curriculum.lr, run_seed(name, seed))
+    work = Path(ckpt_dir) / name / f"seed{seed}"
+    result = train(model, data, tc, work, desc=f"{name} seed {seed}", run_id=f"{name}/{seed}", progress=progress)
+    out = Path(train_dir) / name / f"seed{seed}"
+    save_adapters(model, out / "adapters")
+    shutil.copy(work / "loss.csv", out / "loss.csv")
+    return {**result, "clips": len(data)}
+
+
+def run_summary(cfg: Config, name: str, results: dict[int, dict]) -> dict:
+    """What a run's metrics file records (the tables cite its times and step counts)."""
+    run = plan_runs(cfg).get(name)
+    seeds = sorted(results)
+    return {
+        "run": name, "stage": run.stage if run else None, "design": run.design if run else None,
+        "parent": run.parent if run else None, "steps": results[seeds[0]]["steps"], "clips": results[seeds[0]]["clips"],
+        "seeds": seeds, "seconds_per_seed": [round(results[s]["seconds"], 2) for s in seeds],
+        "final_loss_per_seed": [results[s]["final_loss"] for s in seeds],
+        "resumed_from_per_seed": [results[s]["resumed_from"] for s in seeds],
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def loss_curves(folder: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"seed<k>": (steps, losses)} from a run folder's `seed*/loss.csv` (or its own `loss.csv` for base)."""
+    folder = Path(folder)
+    files = sorted(folder.glob("seed*/loss.csv")) or [folder / "loss.csv"]
+    curves = {}
+    for f in files:
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: no loss curve (has the run been trained?)")
+        a = np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2)
+        curves[f.parent.name if f.parent != folder else folder.name] = (a[:, 0].astype(int), a[:, 1])
+    return curves
+
+
+def write_mean_loss(path: str | Path, curves: dict) -> None:
+    """step,loss with the loss averaged over seeds: the curve `dvc plots` shows per run."""
+    steps = min((s for s, _ in curves.values()), key=len)
+    mean = np.mean([l[: len(steps)] for _, l in curves.values()], axis=0)
+    Path(path).write_text("step,loss\n" + "".join(f"{s},{l:.6f}\n" for s, l in zip(steps, mean)))
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,133 @@
+"""The evaluation stage (paper §4.1): sample every trained variant on the benchmark split and score it.
+
+    python -m byteloom.score --variant byteloom --params params.yaml
+
+Variants are the table rows of `curriculum.variants`, plus `byteloom_cache<k>` (the full model
+sampled with only k RCM-cache views, `evaluation.cache_sizes`: Table 3's cache size) and
+`ground_truth` (the benchmark clips themselves: the upper reference each metric can reach).
+Each variant is sampled once per seed of `curriculum.seeds`; the generated clips go to
+`build/samples/<variant>/seed<k>.npz` and the scores to `metrics/eval/<variant>.json`, every metric
+as mean ± std over seeds (each seed's value is the mean over the benchmark clips).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import curriculum as C
+from .config import Config, load_config
+from .data import load_clip
+from .evaluate import HIGHER_IS_BETTER, METHODS, METRICS, evaluate_many
+
+SAMPLES_DIR = Path("build/samples")
+EVAL_DIR = Path("metrics/eval")
+GROUND_TRUTH = "ground_truth"
+
+
+def variants(cfg: Config) -> list[str]:
+    """Every row the evaluation scores, in table order."""
+    return [*cfg.curriculum.variants, *(f"byteloom_cache{k}" for k in cfg.evaluation.cache_sizes), GROUND_TRUTH]
+
+
+def resolve(cfg: Config, variant: str) -> tuple[str, int | None]:
+    """(trained variant, cache views at inference) of an evaluated variant name."""
+    m = re.fullmatch(r"byteloom_cache(\d+)", variant)
+    if m:
+        k = int(m.group(1))
+        if k not in cfg.evaluation.cache_sizes:
+            raise KeyError(f"{variant}: {k} is not in evaluation.cache_sizes {list(cfg.evaluation.cache_sizes)}")
+        if k > cfg.data.cache_views:
+            raise ValueError(f"{variant}: the data has only data.cache_views = {cfg.data.cache_views} cached views")
+        return "byteloom", k
+    if variant != GROUND_TRUTH and variant not in cfg.curriculum.variants:
+        raise KeyError(f"unknown variant {variant!r}; evaluated variants: {variants(cfg)}")
+    return variant, None
+
+
+def benchmark_clips(cfg: Config) -> dict:
+    """The first `evaluation.clips` clips of the test split, by clip id."""
+    folders = C.split_folders(cfg.data.root, "test")
+    if cfg.evaluation.clips > len(folders):
+        raise ValueError(f"evaluation.clips = {cfg.evaluation.clips} but {cfg.data.root}/test has {len(folders)} clips")
+    return {f.name: load_clip(f) for f in folders[: cfg.evaluation.clips]}
+
+
+def generate(cfg: Config, variant: str, seed: int) -> dict[str, np.ndarray]:
+    """The variant's videos of the benchmark clips, at `curriculum.size`."""
+    trained, views = resolve(cfg, variant)
+    if trained == GROUND_TRUTH:
+        a = C.load_split(cfg.data.root, "test", cfg.curriculum.size, cfg.data.cache_views, cfg.evaluation.clips)
+        names = [f.name for f in C.split_folders(cfg.data.root, "test")[: cfg.evaluation.clips]]
+        return dict(zip(names, a["rgb"]))
+    model, codec = C.variant_model(cfg, trained, seed)
+    design = cfg.curriculum.variants[trained].design
+    return C.sample_split(cfg, model, codec, design, limit=cfg.evaluation.clips, cache_views=views, seed=seed)
+
+
+def summarise(values: list[float]) -> dict:
+    v = np.asarray(values, float)
+    ok = v[np.isfinite(v)]
+    return {"mean": float(ok.mean()) if len(ok) else None, "std": float(ok.std()) if len(ok) else None,
+            "per_seed": [None if not np.isfinite(x) else float(x) for x in v]}
+
+
+def score_variant(cfg: Config, variant: str, samples_dir: Path = SAMPLES_DIR, progress: bool = True) -> dict:
+    """Sample `variant` for every seed, score each against the benchmark, and summarise over seeds."""
+    trained, views = resolve(cfg, variant)
+    clips = benchmark_clips(cfg)
+    seeds = [] if variant == GROUND_TRUTH else list(cfg.curriculum.seeds)
+    per_seed, per_clip, seconds = [], {}, {}
+    for seed in seeds or [cfg.seed]:
+        t0 = time.time()
+        videos = generate(cfg, variant, seed)
+        t1 = time.time()
+        out = Path(samples_dir) / variant / f"seed{seed}.npz"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(out, **videos)
+        result = evaluate_many(videos, clips)
+        per_seed.append(result["mean"])
+        per_clip[f"seed{seed}"] = result["per_clip"]
+        seconds[f"seed{seed}"] = {"sample": round(t1 - t0, 2), "score": round(time.time() - t1, 2)}
+        if progress:
+            print(f"{variant} seed {seed}: " + ", ".join(f"{m} {result['mean'][m]:.4f}" for m in METRICS), flush=True)
+    label, design, stages = ("Ground truth (benchmark clips)", None, [])
+    if trained != GROUND_TRUTH:
+        v = cfg.curriculum.variants[trained]
+        label, design, stages = v.label + (f", cache {views} view(s)" if views else ""), v.design, list(v.stages)
+    cu = cfg.curriculum
+    return {
+        "variant": variant, "label": label, "design": design, "stages": stages,
+        "cache_views": views if views is not None else cfg.data.cache_views, "seeds": seeds,
+        "scale": scale_line(cfg),
+        "metrics": {m: summarise([s[m] for s in per_seed]) for m in METRICS},
+        "higher_is_better": HIGHER_IS_BETTER, "methods": METHODS,
+        "per_clip": per_clip, "seconds": seconds,
+    }
+
+
+def scale_line(cfg: Config) -> str:
+    """The scale a number was produced at, printed under every table."""
+    m, cu, d = cfg.model, cfg.curriculum, cfg.data
+    backbone = (f"Wan2.1 checkpoint {m.checkpoint}" if m.checkpoint else
+                f"tiny Wan DiT (width {m.heads * m.head_dim}, {m.layers} blocks) pretrained {cu.base_steps} steps in-pipeline")
+    h, w = cu.size
+    steps = "/".join(str(cu.steps[s]) for s in C.STAGES)
+    return (f"{h}x{w} px, {d.frames} frames, {cfg.evaluation.clips} Mani4D-mini test clips, {backbone}, "
+            f"LoRA rank {m.lora_rank} steps I/II/III = {steps}, {len(cu.seeds)} seed(s)")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--variant", required=True)
+    ap.add_argument("--params", default="params.yaml")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.params)
+    C.write_json(EVAL_DIR / f"{args.variant}.json", score_variant(cfg, args.variant))
+
+
+if __name__ == "__main__":
+    main()

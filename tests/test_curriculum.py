@@ -1,0 +1,167 @@
+"""The curriculum (paper section 3.3) on a micro profile: plan, chaining, resume after a kill, NaN stop."""
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from byteloom import curriculum as C
+from byteloom import mani4d
+from byteloom.config import config_from_dict
+from byteloom.train import LatentClips
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+class Killed(Exception):
+    pass
+
+
+def micro(tmp: Path, **curriculum):
+    p = copy.deepcopy(PARAMS)
+    p["model"].update(codec_patch=2, patch=[1, 1, 1], heads=2, head_dim=16, layers=1, ffn_dim=32, fusion_hidden=16,
+                      lora_rank=4, lora_alpha=4)
+    p["data"].update(root=str(tmp / "data"), size=[16, 16], frames=3, cache_views=2,
+                     clips={"stage1": 2, "stage2": 2, "stage3": 2, "test": 1})
+    p["curriculum"].update(size=[16, 16], seeds=[0], base_steps=3, steps={"stage1": 3, "stage2": 3, "stage3": 3},
+                           batch_size=2, checkpoint_every=2, **curriculum)
+    p["evaluation"].update(clips=1, cache_sizes=[1])
+    p["sampler"].update(steps=2)
+    return config_from_dict(p, "micro")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Micro data, a pretrained micro base and Stage I, shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("curriculum")
+    cfg = micro(tmp)
+    for split in ("stage1", "stage2", "stage3", "test"):
+        mani4d.generate_split(cfg.data, split, seed=cfg.seed, progress=False)
+    dirs = dict(train_dir=tmp / "train", ckpt_dir=tmp / "ckpt")
+    C.pretrain_base(cfg, progress=False, **dirs)
+    C.train_stage(cfg, "I", 0, progress=False, **dirs)
+    return cfg, tmp, dirs
+
+
+def test_the_plan_shares_prefixes_and_matches_dvc_yaml():
+    cfg = config_from_dict(PARAMS, "params.yaml")
+    plan = C.plan_runs(cfg)
+    assert plan["I"].parent == C.BASE and plan["I"].design == "pose_only"  # Stage I: one run for every design
+    assert plan["rcm_cache-I-II-III"].parent == "rcm_cache-I-II" and plan["rcm_cache-I-II"].parent == "I"
+    assert plan["rcm_cache-III"].parent == C.BASE
+    assert plan["single_view-I-II-III"].design == "single_view"
+    order = list(plan)
+    assert all(r.parent == C.BASE or order.index(r.parent) < order.index(r.name) for r in plan.values())
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    dvc_runs = stages["train"]["foreach"]
+    assert set(dvc_runs) == set(plan), "dvc.yaml train foreach must list exactly the runs of plan_runs(params.yaml)"
+    for name, item in dvc_runs.items():
+        assert (item["stage"], item["design"], item["parent"]) == (plan[name].stage, plan[name].design, plan[name].parent)
+    evaluated = set(stages["evaluate"]["foreach"]) | {"ground_truth"}
+    from byteloom.score import variants
+    assert evaluated == set(variants(cfg))
+    for v, item in stages["evaluate"]["foreach"].items():
+        assert item["run"] == C.variant_run(cfg, v.split("_cache")[0]).name
+
+
+def test_bad_variants_are_rejected_with_the_key(tmp_path):
+    p = copy.deepcopy(PARAMS)
+    p["curriculum"]["variants"]["byteloom"]["stages"] = ["stage3", "stage1"]
+    with pytest.raises(ValueError, match="variants.byteloom.stages"):
+        C.plan_runs(config_from_dict(p))
+    p = copy.deepcopy(PARAMS)
+    p["curriculum"]["variants"]["byteloom"]["design"] = "mystery"
+    with pytest.raises(ValueError, match="variants.byteloom.design"):
+        C.plan_runs(config_from_dict(p))
+
+
+def test_stage_two_starts_from_stage_one(world):
+    cfg, tmp, dirs = world
+    plan = C.plan_runs(cfg)
+    stage1, _ = C.run_model(cfg, "I", 0, dirs["train_dir"])
+    start, _ = C.stage_model(cfg, plan["rcm_cache-I-II"], 0, dirs["train_dir"])
+    fresh, _ = C.stage_model(cfg, plan["rcm_cache-III"], 0, dirs["train_dir"])  # starts from base instead
+    s1, st, fr = stage1.state_dict(), start.state_dict(), fresh.state_dict()
+    trained = [k for k in s1 if "lora_B" in k or k.startswith("fusion.mlp.2")]
+    assert trained and all(torch.equal(s1[k], st[k]) for k in trained)
+    assert any(s1[k].abs().sum() > 0 and not torch.equal(s1[k], fr[k]) for k in trained)
+    base = [k for k in s1 if "lora_" not in k and k.startswith("transformer.")]
+    assert all(torch.equal(s1[k], fr[k]) for k in base)  # all share one base backbone
+
+
+def test_a_killed_stage_resumes_to_the_same_adapters(world, monkeypatch):
+    cfg, tmp, dirs = world
+    straight = dict(train_dir=tmp / "t_straight", ckpt_dir=tmp / "c_straight")
+    killed = dict(train_dir=tmp / "t_killed", ckpt_dir=tmp / "c_killed")
+    for d in (straight, killed):  # both start from the same Stage I
+        (d["train_dir"]).mkdir()
+        for run in (C.BASE, "I"):
+            (d["train_dir"] / run).symlink_to(dirs["train_dir"] / run)
+    C.train_stage(cfg, "rcm_cache-I-II", 0, progress=False, **straight)
+
+    real = C.split_latents
+
+    class KillAt(LatentClips):
+        calls = 0
+
+        def batch(self, generator, size):
+            if KillAt.calls == 2:  # dies in step 3, after the checkpoint of step 2
+                raise Killed
+            KillAt.calls += 1
+            return super().batch(generator, size)
+
+    monkeypatch.setattr(C, "split_latents", lambda *a, **k: KillAt(*vars(real(*a, **k)).values()))
+    with pytest.raises(Killed):
+        C.train_stage(cfg, "rcm_cache-I-II", 0, progress=False, **killed)
+    assert not (killed["train_dir"] / "rcm_cache-I-II").exists()  # nothing half-written
+    monkeypatch.setattr(C, "split_latents", real)
+    info = C.train_stage(cfg, "rcm_cache-I-II", 0, progress=False, **killed)
+    assert info["resumed_from"] == 2
+    a = (straight["train_dir"] / "rcm_cache-I-II/seed0/adapters/pytorch_lora_weights.safetensors").read_bytes()
+    b = (killed["train_dir"] / "rcm_cache-I-II/seed0/adapters/pytorch_lora_weights.safetensors").read_bytes()
+    assert a == b
+
+
+def test_a_diverging_stage_stops_without_writing_adapters(world, monkeypatch):
+    cfg, tmp, dirs = world
+    real = C.split_latents
+
+    def poisoned(*a, **k):
+        data = real(*a, **k)
+        data.video[:] = float("nan")
+        return data
+
+    monkeypatch.setattr(C, "split_latents", poisoned)
+    with pytest.raises(FloatingPointError, match="loss became nan"):
+        C.train_stage(cfg, "rcm_cache-III", 0, progress=False, **dirs)
+    assert not (dirs["train_dir"] / "rcm_cache-III").exists()
+
+
+def test_changed_data_does_not_resume_a_finished_run(world, monkeypatch):
+    cfg, tmp, dirs = world
+    first = C.train_stage(cfg, "pose_only-I-III", 0, progress=False, **dirs)
+    again = C.train_stage(cfg, "pose_only-I-III", 0, progress=False, **dirs)
+    assert first["resumed_from"] == 0 and again["resumed_from"] == cfg.curriculum.steps["stage3"]
+    real = C.split_latents
+
+    def shifted(*a, **k):
+        data = real(*a, **k)
+        data.video.add_(0.01)
+        return data
+
+    monkeypatch.setattr(C, "split_latents", shifted)
+    changed = C.train_stage(cfg, "pose_only-I-III", 0, progress=False, **dirs)
+    assert changed["resumed_from"] == 0
+
+
+def test_samples_of_a_trained_variant(world):
+    cfg, tmp, dirs = world
+    model, codec = C.run_model(cfg, "I", 0, dirs["train_dir"])
+    videos = C.sample_split(cfg, model, codec, "pose_only", limit=1)
+    (clip_id, video), = videos.items()
+    assert clip_id == "0000" and video.shape == (cfg.data.frames, *cfg.curriculum.size, 3) and video.dtype == np.uint8
+    curves = C.loss_curves(dirs["train_dir"] / "I")
+    assert list(curves) == ["seed0"] and len(curves["seed0"][0]) == cfg.curriculum.steps["stage1"]
