@@ -144,6 +144,7 @@ class CurriculumConfig:
     ref_dropout: float  # probability of dropping the reference (classifier-free guidance)
     checkpoint_every: int
     gradient_checkpointing: bool
+    processes: int  # 1: train in the notebook's process; N > 1: `accelerate launch` on N processes (GPUs)
     variants: dict[str, VariantConfig]
 
 

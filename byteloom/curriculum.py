@@ -238,6 +238,8 @@ def pretrain_base(cfg: Config, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKP
     tc = _train_config(cfg, cfg.curriculum.base_steps, cfg.curriculum.base_lr, run_seed(BASE, cfg.seed))
     result = train(model, data, tc, Path(ckpt_dir) / BASE, desc="base (pretraining stand-in)", run_id=BASE,
                    progress=progress)
+    if not result["is_main_process"]:
+        return {**result, "clips": len(data), "lr": tc.lr}
     out = Path(train_dir) / BASE
     model.transformer.save_pretrained(out / "transformer")
     save_file({"null_text": model.null_text.detach().contiguous()}, out / "null_text.safetensors")
@@ -257,9 +259,10 @@ def train_stage(cfg: Config, name: str, seed: int, train_dir: Path = TRAIN_DIR, 
     tc = _train_config(cfg, cfg.curriculum.steps[run.stage], cfg.curriculum.lr, run_seed(name, seed))
     work = Path(ckpt_dir) / name / f"seed{seed}"
     result = train(model, data, tc, work, desc=f"{name} seed {seed}", run_id=f"{name}/{seed}", progress=progress)
-    out = Path(train_dir) / name / f"seed{seed}"
-    save_adapters(model, out / "adapters")
-    shutil.copy(work / "loss.csv", out / "loss.csv")
+    if result["is_main_process"]:  # under `accelerate launch`, one process writes
+        out = Path(train_dir) / name / f"seed{seed}"
+        save_adapters(model, out / "adapters")
+        shutil.copy(work / "loss.csv", out / "loss.csv")
     return {**result, "clips": len(data)}
 
 
@@ -301,3 +304,53 @@ def write_json(path: str | Path, data: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def train_run(cfg: Config, name: str, progress: bool = True) -> dict:
+    """Train run `name` (or `base`) for every seed; write `metrics/train/<name>.json`. Returns its summary."""
+    if name == BASE:
+        if cfg.model.checkpoint is not None:  # paper scale: the base is the real checkpoint
+            write_json(TRAIN_DIR / BASE / "base.json", {"checkpoint": cfg.model.checkpoint})
+            results = {cfg.seed: {"steps": 0, "final_loss": None, "seconds": 0.0, "resumed_from": 0, "clips": 0,
+                                  "is_main_process": True}}
+        else:
+            results = {cfg.seed: pretrain_base(cfg, progress=progress)}
+    else:
+        results = {seed: train_stage(cfg, name, seed, progress=progress) for seed in cfg.curriculum.seeds}
+    summary = run_summary(cfg, name, results)
+    if all(r.get("is_main_process", True) for r in results.values()):
+        write_json(Path("metrics/train") / f"{name}.json", summary)
+    return summary
+
+
+def launch(cfg: Config, name: str, params_file: str | Path) -> dict:
+    """Train a run in this process, or, with `curriculum.processes` > 1, on that many processes
+    (GPUs) through `accelerate launch` (its settings: `accelerate config`, README "Paper scale")."""
+    if cfg.curriculum.processes <= 1:
+        return train_run(cfg, name)
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.curriculum.processes),
+           "-m", "byteloom.curriculum", "--run", name, "--params", str(params_file)]
+    subprocess.run(cmd, check=True)
+    return json.loads((Path("metrics/train") / f"{name}.json").read_text())
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    from .config import load_config
+
+    ap = argparse.ArgumentParser(description="Train one curriculum run for every seed (see notebooks/04_train.ipynb).")
+    ap.add_argument("--run", required=True, help="base or a run of byteloom.curriculum.plan_runs(params)")
+    ap.add_argument("--params", default="params.yaml")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.params)
+    if args.run != BASE and args.run not in plan_runs(cfg):
+        ap.error(f"--run {args.run!r} is not in the plan of {args.params}: {[BASE, *plan_runs(cfg)]}")
+    train_run(cfg, args.run)
+
+
+if __name__ == "__main__":
+    main()

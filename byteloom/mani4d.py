@@ -7,6 +7,7 @@ RCM-cache: what the model needs to learn to texture an object from its cache by 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,12 +63,16 @@ def object_multiview_clip(mesh, frames: int, size, seed: int, cache: rcm.RcmCach
 # ---------------------------------------------------------------------------------- people and hands
 #
 # Stage I   (human pose):        a person moving (DeepMimic clip), no object, camera tracking them.
-# Stage II  (hand-object):       a close-up of a hand holding an object, moving in 6-DoF near the camera.
-# Stage III (human-object):      a person moving while holding an object in the right hand.
+# Stage II  (hand-object):       a close-up of a right hand that approaches an object resting on a
+#                                table, grasps it, lifts and turns it; the camera moves around them.
+# Stage III (human-object):      a person moving (DeepMimic clip) reaches for an object on a side
+#                                table, grasps and lifts it, turns it with the wrist and hands it
+#                                over to the left hand (`HOI_PHASES`).
 # test                            Stage III clips with identities and objects never seen in training.
 #
 # Every frame is rendered once in colour and once as segment labels (person / hands / object /
-# backdrop) from the same scene, so masks, depth, RGB and RCM agree pixel for pixel.
+# backdrop) from the same scene, so masks, depth, RGB and RCM agree pixel for pixel. A held object's
+# pose is always the holding hand's frame times a fixed grasp offset (`scene.palm_grasp`).
 
 from . import motion as mo  # noqa: E402
 from . import openpose, render, scene  # noqa: E402
@@ -79,6 +84,9 @@ BODY_BONES = [(1, 2, 0.05, "shirt"), (1, 5, 0.05, "shirt"), (2, 3, 0.042, "shirt
               (8, 11, 0.08, "trousers"), (8, 9, 0.06, "trousers"), (11, 12, 0.06, "trousers"),
               (9, 10, 0.05, "trousers"), (12, 13, 0.05, "trousers")]
 HEAD_RADIUS = 0.1025  # the humanoid URDF's head sphere (metres)
+OPEN_HAND = 0.25  # finger curl of a hand that holds nothing (scene.hand_keypoints closure)
+REST_GAP = 0.002  # metres between a resting object and its support: no depth ties where they touch
+UP = np.array([0.0, 1.0, 0.0])  # world up (DeepMimic and the Stage II table scene)
 
 
 @dataclass
@@ -96,6 +104,10 @@ class Frames:
     hands: np.ndarray  # (T, 2, 21, 3) left, right
     poses: np.ndarray | None  # (T, 4, 4) obj_to_cam
     reference: np.ndarray  # (H, W, 3)
+    phases: list | None = None  # per frame: the interaction phase (HOI_PHASES / CLOSEUP_PHASES names)
+    holder: list | None = None  # per frame: which hand holds the object: "none", "right", "both", "left"
+    hands_to_cam: dict | None = None  # {"left", "right"}: (T, 4, 4) hand frames (scene.hand_frame axes)
+    world_to_cam: np.ndarray | None = None  # (T, 4, 4) the camera of each frame (world y up)
 
 
 class Actor:
@@ -128,9 +140,11 @@ def wrist_frames(pos: np.ndarray, rot: np.ndarray, side: str) -> np.ndarray:
     sk = mo.load_skeleton()
     tpl = mo.RIGHT_HAND_TEMPLATE * (1, 1, 1 if side == "right" else -1)
     fingers = tpl[9] - tpl[0]
-    normal = np.cross(tpl[5] - tpl[0], tpl[17] - tpl[0]) * (1 if side == "right" else -1)
+    # the hand frame's z is the back of the hand (its fingers curl towards -z): the template's palm
+    # faces along cross(index knuckle, little knuckle) for a right hand, so the back is minus that
+    back = -np.cross(tpl[5] - tpl[0], tpl[17] - tpl[0]) * (1 if side == "right" else -1)
     w = sk.index(f"{side}_wrist")
-    return np.stack([scene.hand_frame(pos[t, w], rot[t, w] @ fingers, rot[t, w] @ normal) for t in range(len(pos))])
+    return np.stack([scene.hand_frame(pos[t, w], rot[t, w] @ fingers, rot[t, w] @ back) for t in range(len(pos))])
 
 
 def _project(points, world_to_cam, K, size) -> np.ndarray:
@@ -152,88 +166,414 @@ def _stack(frames: list[dict], **extra) -> Frames:
     return Frames(**{k: np.stack([f[k] for f in frames]) for k in frames[0]}, **extra)
 
 
+# ---------------------------------------------------------------------------------- interaction phases
+#
+# A clip with an object is a sequence of phases, each a run of whole frames, in the order listed.
+# Phase lengths scale with the clip length (the weights; at the default 9 frames each weight is a
+# frame count) and every phase keeps at least one frame while the clip has enough frames; shorter
+# clips keep the phases that come first in PHASE_PRIORITY.
+
+HOI_PHASES = {"rest": 1, "reach": 2, "grasp": 1, "lift": 1, "turn": 2, "handover": 2}  # Stage III, test
+CLOSEUP_PHASES = {"approach": 3, "grasp": 2, "turn": 4}  # Stage II
+PHASE_PRIORITY = ("grasp", "reach", "approach", "turn", "handover", "lift", "rest")
+HOLDERS = ("none", "right", "both", "left")
+
+
+def phase_schedule(frames: int, weights: dict) -> list[str]:
+    """The phase of each of `frames` frames: one run per phase, in order, lengths proportional to `weights`."""
+    names = list(weights)
+    if frames < len(names):  # too short for every phase: keep the most important ones, in order
+        kept = set(sorted(names, key=PHASE_PRIORITY.index)[:frames])
+        return [n for n in names if n in kept]
+    w = np.array([weights[n] for n in names], dtype=float)
+    quota = frames * w / w.sum()
+    counts = np.maximum(np.floor(quota).astype(int), 1)
+    while counts.sum() > frames:  # the one-frame minimum took frames from the long phases
+        counts[np.argmax(np.where(counts > 1, counts - quota, -np.inf))] -= 1
+    while counts.sum() < frames:  # largest remainder first
+        counts[np.argmax(quota - counts)] += 1
+    return [n for n, c in zip(names, counts) for _ in range(c)]
+
+
+def phase_progress(phases: list[str]) -> np.ndarray:
+    """(T,) how far each frame is through its phase: (k + 1) / n for the k-th of its n frames."""
+    phases = np.asarray(phases)
+    out = np.empty(len(phases))
+    for name in set(phases.tolist()):
+        idx = np.flatnonzero(phases == name)
+        out[idx] = (np.arange(len(idx)) + 1) / len(idx)
+    return out
+
+
+def _ease(x):
+    """Smoothstep: 0 -> 0 and 1 -> 1 with zero speed at both ends."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _in_frames(point, frames: np.ndarray) -> np.ndarray:
+    """(T, 3) one local point seen in each of (T, 4, 4) frames."""
+    return frames[:, :3, :3] @ np.asarray(point, float) + frames[:, :3, 3]
+
+
+def _lowest(mesh, poses: np.ndarray) -> np.ndarray:
+    """(T,) the lowest world height (y) of `mesh` at each obj_to_world pose."""
+    hull = mesh.convex_hull.vertices
+    return np.array([transform(hull, p)[:, 1].min() for p in poses])
+
+
+# ---------------------------------------------------------------------------------- reaching arms
+
+
+def arm_ik(m: mo.Motion, side: str, goals: np.ndarray, weights: np.ndarray) -> mo.Motion:
+    """`m` with one arm bent so that its wrist reaches lerp(own wrist, goal, weight) at each frame.
+
+    Two-bone IK on the humanoid (its upper arm and forearm are collinear at elbow angle 0): the
+    elbow angle gives the shoulder-wrist distance (law of cosines), then the smallest rotation of
+    the shoulder points the arm at the goal, which keeps the motion's own arm swivel. A goal out of
+    reach straightens the arm towards it. Frames of weight 0 keep the motion's arm.
+    """
+    sk = mo.load_skeleton()
+    sh, el, wr = (sk.index(f"{side}_{j}") for j in ("shoulder", "elbow", "wrist"))
+    upper, fore = sk.offsets[el].copy(), sk.offsets[wr].copy()  # elbow in the shoulder link, wrist in the elbow link
+    a, b = np.linalg.norm(upper), np.linalg.norm(fore)
+    reach = (np.sqrt(a * a + b * b + 2 * a * b * np.cos(2.5)), a + b - 1e-4)  # elbow bent at most 2.5 rad
+    pos, rot = mo.forward_kinematics(m, sk)
+    quats = m.joint_rots[f"{side}_shoulder"].copy()
+    angles = m.joint_angles[f"{side}_elbow"].copy()
+    for t in np.flatnonzero(weights > 0):
+        goal = pos[t, wr] + weights[t] * (goals[t] - pos[t, wr])
+        d = np.clip(np.linalg.norm(goal - pos[t, sh]), *reach)
+        angles[t] = np.arccos(np.clip((d * d - a * a - b * b) / (2 * a * b), -1.0, 1.0))
+        wrist = rot[t, sh] @ (upper + Rotation.from_rotvec(angles[t] * sk.axes[el]).apply(fore))  # world, from the shoulder
+        turn, _ = Rotation.align_vectors([goal - pos[t, sh]], [wrist])
+        quats[t] = Rotation.from_matrix(rot[t, sk.parents[sh]].T @ turn.as_matrix() @ rot[t, sh]).as_quat()
+    return dataclasses.replace(m, joint_rots={**m.joint_rots, f"{side}_shoulder": quats},
+                               joint_angles={**m.joint_angles, f"{side}_elbow": angles})
+
+
+def body_frames(body: np.ndarray) -> np.ndarray:
+    """(T, 4, 4) a frame per pose of (T, 18, 3) body keypoints: at the neck, axes forward, up, right."""
+    right = body[:, 2] - body[:, 5]  # left shoulder -> right shoulder, made level
+    right[:, 1] = 0.0
+    right /= np.linalg.norm(right, axis=1, keepdims=True)
+    T = np.tile(np.eye(4), (len(body), 1, 1))
+    T[:, :3, 0], T[:, :3, 1], T[:, :3, 2], T[:, :3, 3] = np.cross(UP, right), UP, right, body[:, 1]
+    return T
+
+
+# Where the right wrist goes, in the body frame (forward, up, right; metres from the neck keypoint)
+PICK_SPOT = np.array([0.28, -0.38, 0.32])  # grasping the object on the side table
+CARRY_SPOT = np.array([0.30, -0.24, 0.12])  # carrying and turning it in front of the body
+HANDOVER_SPOT = np.array([0.30, -0.20, 0.02])  # giving it to the left hand, in front of the chest
+
+
+@dataclass
+class Interaction:
+    """A full-body clip's hand-object interaction (world frame of the motion, y up)."""
+
+    motion: mo.Motion  # the clip's motion with the arms bent towards their goals
+    hands: dict  # side -> (T, 4, 4) hand-to-world frames (wrist frames rolled by the wrist turn)
+    closure: dict  # side -> (T,) finger curl: closed only while holding (closing during "grasp")
+    objects: np.ndarray  # (T, 4, 4) obj_to_world
+    holder: list  # per frame: "none", "right", "both" or "left"
+    grasp: dict  # side -> (4, 4) the fixed grasp offset of that hand (object pose = hand frame @ offset)
+    support: np.ndarray  # (4, 4) support_to_world of the side table: its top face is at y = support[1, 3]
+    support_radius: float
+
+
+def plan_interaction(m: mo.Motion, obj, phases: list[str], rng: np.random.Generator,
+                     closure: float = 0.7) -> Interaction:
+    """Phase by phase (`HOI_PHASES`), where the arms, the hands and the object are.
+
+    rest: the object stands upright on a side table, the hands are open. reach: the right wrist is
+    blended from the motion's own towards the pick spot (IK), the hand rolls palm down. grasp: the
+    hand closes; at the last grasp frame the grasp offset is fixed (the palm touches the object)
+    and from then on the object is the hand frame times that offset. lift: the wrist moves to the
+    carry spot in front of the body. turn: the wrist rolls (pronation) by 60-110 degrees, turning
+    the object. handover: the right hand brings the object in front of the chest, the left hand
+    comes to it (`_left_takes_over`) and closes; from that frame ("both") the object follows the
+    left hand, and the right hand opens and returns to the motion's arm. Legs, trunk and head keep
+    the motion. With fewer frames than phases some phases are left out (`phase_schedule`).
+    """
+    T = len(phases)
+    ph, prog, frames = np.asarray(phases), phase_progress(phases), np.arange(T)
+    at = {name: np.flatnonzero(ph == name) for name in HOI_PHASES}
+    g = int(at["grasp"][-1])  # the grasp offset is fixed here
+    h = at["handover"]
+    tx = int(h[int(np.ceil(2 * len(h) / 3)) - 1]) if len(h) else None  # the left hand takes over here
+    pos, rot = mo.forward_kinematics(m)
+    B = body_frames(mo.body_keypoints_3d(pos, rot))  # the arms' goals move with the body
+    pick = transform(PICK_SPOT + rng.uniform(-0.03, 0.03, 3), B[g])  # world-fixed: the object waits there
+    carry = _in_frames(CARRY_SPOT + rng.uniform(-0.03, 0.03, 3), B)  # (T, 3): these move with the body
+    give = _in_frames(HANDOVER_SPOT + rng.uniform(-0.03, 0.03, 3), B)
+    turn_by = rng.choice([-1, 1]) * np.radians(rng.uniform(60, 110))
+    heading = Rotation.from_rotvec([0, rng.uniform(0, 2 * np.pi), 0]).as_matrix()  # the object's, on the table
+
+    # the right wrist's goal and blend weight in each phase (weight 0: the motion's own arm)
+    goal, weight = np.zeros((T, 3)), np.zeros(T)
+    r = at["reach"]
+    goal[r], weight[r] = pick, _ease(prog[r] * len(r) / (len(r) + 1))  # arrives at the grasp phase
+    goal[at["grasp"]], weight[at["grasp"]] = pick, 1.0
+    li = at["lift"]
+    goal[li], weight[li] = pick + _ease(prog[li])[:, None] * (carry[li] - pick), 1.0
+    goal[at["turn"]], weight[at["turn"]] = carry[at["turn"]], 1.0
+    if tx is not None:
+        give_in, after = h[h <= tx], h[h > tx]
+        s = _ease(np.arange(1, len(give_in) + 1) / len(give_in))[:, None]
+        goal[give_in], weight[give_in] = carry[give_in] + s * (give[give_in] - carry[give_in]), 1.0
+        goal[after], weight[after] = give[after], 1.0 - np.arange(1, len(after) + 1) / (len(after) + 1)
+    turned = np.zeros(T)  # how far the wrist has turned, 0 to 1
+    if len(at["turn"]):
+        turned[at["turn"]] = _ease(prog[at["turn"]])
+        turned[at["turn"][-1] + 1:] = 1.0
+    hold_r = (frames >= g) & (frames <= (T if tx is None else tx))
+    hold_l = frames >= (T if tx is None else tx)
+
+    def solve(raised):
+        """Arms, hands and object, with the held object raised by `raised` (T,) metres."""
+        mr = arm_ik(m, "right", goal + raised[:, None] * UP * hold_r[:, None], weight)
+        pos, rot = mo.forward_kinematics(mr)
+        wrist = wrist_frames(pos, rot, "right")
+        palm_down = scene.roll_to_face(wrist[g], -UP)  # the hand comes down onto the object
+        angle = np.where(ph == "rest", 0.0, palm_down)
+        angle[r] = palm_down * weight[r]
+        angle = angle + turn_by * turned
+        right = np.stack([wrist[t] @ scene.roll(angle[t]) for t in frames])
+        grasp_r = scene.palm_grasp(obj, right[g, :3, :3], heading)
+        rest = right[g] @ grasp_r  # upright, its centre under the palm (unchanged by `raised`)
+        objects = np.stack([rest if t < g else right[t] @ grasp_r for t in frames])
+        if tx is None:
+            return mr, right, wrist_frames(pos, rot, "left"), objects, {"right": grasp_r}
+        ml, left, grasp_l = _left_takes_over(mr, obj, objects, right, h, tx, B, raised)
+        objects[tx + 1:] = left[tx + 1:] @ grasp_l
+        return ml, right, left, objects, {"right": grasp_r, "left": grasp_l}
+
+    # a held object must stay above the table top (then the table, below that plane, never hides it
+    # from a camera above the plane): raise the wrist where it would dip, and solve again
+    raised = np.zeros(T)
+    for _attempt in range(4):
+        motion, right, left, objects, grasp = solve(raised)
+        top = _lowest(obj, objects[g:g + 1])[0] - REST_GAP  # the table top, under the resting object
+        deficit = np.zeros(T)
+        deficit[g + 1:] = np.maximum(top + 0.01 - _lowest(obj, objects[g + 1:]), 0.0)
+        if not deficit.any():
+            break
+        raised += deficit
+    rest = objects[g]
+    centre = transform(obj.bounds.mean(axis=0), rest)
+    support = np.eye(4)
+    support[:3, 3] = [centre[0], top, centre[2]]
+    spread = np.linalg.norm((transform(obj.convex_hull.vertices, rest) - centre)[:, [0, 2]], axis=1).max()
+    closure_r = np.where(hold_r, closure, OPEN_HAND)
+    closure_r[at["grasp"]] = OPEN_HAND + prog[at["grasp"]] * (closure - OPEN_HAND)
+    holder = np.where(hold_r & hold_l, "both", np.where(hold_r, "right", np.where(hold_l, "left", "none")))
+    return Interaction(motion=motion, hands={"left": left, "right": right}, objects=objects, holder=holder.tolist(),
+                       closure={"left": np.where(hold_l, closure, OPEN_HAND), "right": closure_r}, grasp=grasp,
+                       support=support, support_radius=float(spread) + 0.02)
+
+
+def _left_takes_over(m: mo.Motion, obj, objects, right, handover, tx: int, B, raised):
+    """The left arm of the hand-over: its palm reaches the object's side towards the left shoulder
+    (and away from the right palm) at frame `tx`, turned to face it, then holds it where it is
+    relative to the body.
+
+    Returns (motion, left hand frames (T, 4, 4), the left grasp offset fixed at `tx`).
+    """
+    T = len(objects)
+    give_in, after = handover[handover <= tx], handover[handover > tx]
+    weight = np.zeros(T)
+    weight[give_in] = _ease(np.arange(1, len(give_in) + 1) / len(give_in))
+    weight[after] = 1.0
+    palm_at, facing = np.zeros((T, 3)), np.zeros((T, 3))
+    hull = obj.convex_hull.vertices
+    pos, _ = mo.forward_kinematics(m)
+    shoulder = pos[:, mo.load_skeleton().index("left_shoulder")]
+    unit = lambda v: v / max(np.linalg.norm(v), 1e-9)  # noqa: E731
+    for t in give_in:  # the left palm comes to the side of the object that faces the left shoulder and
+        c = transform(obj.bounds.mean(axis=0), objects[t])  # is away from the right palm
+        n = unit(unit(shoulder[t] - c) + unit(c - transform(scene.PALM_CENTRE, right[t])))
+        palm_at[t], facing[t] = c + ((transform(hull, objects[t]) - c) @ n).max() * n, -n
+
+    def hand(ml):
+        pos, rot = mo.forward_kinematics(ml)
+        wrist = wrist_frames(pos, rot, "left")
+        angle = np.zeros(T)
+        for t in give_in:
+            angle[t] = weight[t] * scene.roll_to_face(wrist[t], facing[t])
+        angle[after] = scene.roll_to_face(wrist[tx], facing[tx])
+        return np.stack([wrist[t] @ scene.roll(angle[t]) for t in range(T)])
+
+    goal = palm_at.copy()  # first guess: the wrist where the palm should be; corrected by the palm's offset
+    for _ in range(3):
+        left = hand(arm_ik(m, "left", goal, weight))
+        goal[give_in] += palm_at[give_in] - _in_frames(scene.PALM_CENTRE, left[give_in])
+    hold = transform(goal[tx], np.linalg.inv(B[tx]))  # after tx the wrist stays put relative to the body
+    goal[after] = _in_frames(hold, B[after]) + raised[after, None] * UP
+    ml = arm_ik(m, "left", goal, weight)
+    left = hand(ml)
+    return ml, left, np.linalg.inv(left[tx]) @ objects[tx]
+
+
 def human_clip(identity: scene.Identity, motion_name: str, frames: int, size, seed: int, fps: float = 15.0,
                obj=None, fov_deg: float = 40.0, closure: float = 0.7) -> Frames:
-    """Stage I (obj=None) or Stage III (obj = a trimesh held in the right hand) clip."""
+    """Stage I (obj=None) or Stage III / test clip (obj = a trimesh picked up and handed over, `plan_interaction`)."""
     rng = np.random.default_rng(seed)
     clip = mo.load_motion(motion_name)
     start = rng.uniform(0, max(clip.duration - (frames - 1) / fps, 0))
     m = mo.resample(clip, fps, frames, start=start)
-    pos, rot = mo.forward_kinematics(m)
-    body = mo.body_keypoints_3d(pos, rot)
-    hands = {s: wrist_frames(pos, rot, s) for s in ("left", "right")}
     K = intrinsics_from_fov(size, fov_deg)
     # the camera tracks the person's pelvis from a random direction in front, at a fixed height
     yaw = rng.uniform(-np.pi / 3, np.pi / 3)
     view_dir = np.array([np.cos(yaw), 0.0, np.sin(yaw)])  # the humanoid faces +x at rest
     dist = 0.8 / np.tan(np.radians(fov_deg) / 2)  # frames about 1.6 m: the person from the shins up
-    root = pos[:, 0] * [1, 0, 1] + [0, 1.0, 0]
+    hoi = phases = None
+    look_height = 1.0
+    if obj is None:
+        pos, rot = mo.forward_kinematics(m)
+        hands = {s: wrist_frames(pos, rot, s) for s in ("left", "right")}
+        close = {s: np.full(frames, OPEN_HAND) for s in hands}
+    else:
+        phases = phase_schedule(frames, HOI_PHASES)
+        hoi = plan_interaction(m, obj, phases, rng, closure)
+        pos, rot = mo.forward_kinematics(hoi.motion)
+        hands, close = hoi.hands, hoi.closure
+        look_height = max(look_height, hoi.support[1, 3] + 0.05)  # keep the camera above the table top
+    body = mo.body_keypoints_3d(pos, rot)
+    root = pos[:, 0] * [1, 0, 1] + look_height * UP
     world_to_cam = np.stack([look_at(c + dist * view_dir + [0, 0.1, 0], c) for c in root])
-    grasp = np.eye(4)
-    grasp[:3, :3] = Rotation.random(random_state=rng.integers(2**31)).as_matrix()
-    grasp[:3, 3] = scene.grasp_point()
     actor = Actor(identity, body[0])
     r = render.get_renderer(tuple(size))
+    node = lambda m: r.node(m, "rgb", lambda: render.textured_mesh(m))  # noqa: E731
     wall = scene.backdrop(seed, distance=dist + 2.5)
-    wall_node = r.node(wall, "rgb", lambda: render.textured_mesh(wall))
-    obj_node = None if obj is None else r.node(obj, "rgb", lambda: render.textured_mesh(obj))
+    if hoi is not None:
+        table = scene.support(hoi.support_radius, hoi.support[1, 3], _table_color(seed))
     out, ref = [], None
     for t in range(frames):
-        close = {"left": 0.25, "right": closure if obj is not None else 0.25}
-        items = actor.items(r, body[t], {s: hands[s][t] for s in hands}, close, world_to_cam[t])
-        items.append((wall_node, np.eye(4), "background"))
+        c = {s: close[s][t] for s in hands}
+        items = actor.items(r, body[t], {s: hands[s][t] for s in hands}, c, world_to_cam[t])
+        items.append((node(wall), np.eye(4), "background"))
         obj_pose = None
-        if obj is not None:
-            obj_pose = world_to_cam[t] @ hands["right"][t] @ grasp
-            items.append((obj_node, obj_pose, "object"))
+        if hoi is not None:
+            items.append((node(table), world_to_cam[t] @ hoi.support, "background"))
+            obj_pose = world_to_cam[t] @ hoi.objects[t]
+            items.append((node(obj), obj_pose, "object"))
         rgb, depth, rcm_img, m_h, m_o, m_hd = _render_frame(r, items, obj, obj_pose, K, size)
         if ref is None:  # the reference: the person at frame 0, without the object
             ref = r.render([(n, p) for n, p, k in items if k != "object"], K, render.LIT)[0]
         kp_body = _project(body[t], world_to_cam[t], K, size)
-        kp_hands = np.stack([_project(transform(scene.hand_keypoints(close[s], side=s), hands[s][t]), world_to_cam[t], K, size)
+        kp_hands = np.stack([_project(transform(scene.hand_keypoints(c[s], side=s), hands[s][t]), world_to_cam[t], K, size)
                              for s in ("left", "right")])
         out.append(dict(rgb=rgb, rcm=rcm_img, depth=depth, mask_human=m_h | m_hd, mask_object=m_o, mask_hands=m_hd,
                         body=kp_body, hands=kp_hands,
                         skeleton=openpose.draw_skeleton(kp_body, hands=list(kp_hands), size=tuple(size))))
-    poses = None if obj is None else np.stack([world_to_cam[t] @ hands["right"][t] @ grasp for t in range(frames)])
-    return _stack(out, poses=poses, reference=ref)
+    poses = None if hoi is None else world_to_cam @ hoi.objects
+    return _stack(out, poses=poses, reference=ref, phases=phases, holder=None if hoi is None else hoi.holder,
+                  hands_to_cam={s: world_to_cam @ hands[s] for s in hands}, world_to_cam=world_to_cam)
+
+
+def _table_color(seed: int) -> tuple:
+    """A muted wood-like colour per clip."""
+    rng = np.random.default_rng([seed, 7])
+    return tuple(int(v) for v in np.array([150, 110, 75]) * rng.uniform(0.6, 1.2) + rng.integers(-20, 20, 3))
 
 
 def hand_object_clip(identity: scene.Identity, obj, frames: int, size, seed: int, fov_deg: float = 40.0) -> Frames:
-    """Stage II: a close-up of a right hand holding `obj`, moving in 6-DoF about 0.4 m from the camera."""
+    """Stage II: a close-up of a right hand that approaches `obj`, grasps it and turns it (`CLOSEUP_PHASES`).
+
+    World: y up, a table top is the plane y = 0 and the object stands on it, upright, until the
+    hand has closed. approach: the open hand comes in from 12 cm away, palm towards the object from
+    above and the side. grasp: it closes; at the last grasp frame the grasp offset is fixed (the
+    palm touches the object). turn: the hand lifts the object clear of the table, then turns it
+    about the finger axis through the object's centre. The camera looks at the object from a
+    distance proportional to the object's size (hand and object stay in frame whatever the object
+    extent) and moves around it during the clip.
+    """
     rng = np.random.default_rng(seed)
     K = intrinsics_from_fov(size, fov_deg)
-    hand_to_cam = random_trajectory(rng, frames, 0.42, max_turn_deg=50, max_shift=0.04)
-    centre = np.eye(4)  # put the grasped object (not the wrist) near the image centre
-    centre[:3, 3] = -scene.grasp_point()
-    hand_to_cam = hand_to_cam @ centre
-    grasp = np.eye(4)
-    grasp[:3, :3] = Rotation.random(random_state=rng.integers(2**31)).as_matrix()
-    grasp[:3, 3] = scene.grasp_point()
-    closure = np.linspace(rng.uniform(0.5, 0.6), rng.uniform(0.65, 0.8), frames)
+    phases = phase_schedule(frames, CLOSEUP_PHASES)
+    ph, prog, T = np.asarray(phases), phase_progress(phases), frames
+    g = int(np.flatnonzero(ph == "grasp")[-1])
+    hull = obj.convex_hull.vertices
+    rest = np.eye(4)
+    rest[:3, :3] = Rotation.from_rotvec([0, rng.uniform(0, 2 * np.pi), 0]).as_matrix()
+    rest[1, 3] = REST_GAP - obj.bounds[0, 1]  # a turn about y keeps the lowest point: it rests on y = 0
+    centre = transform(obj.bounds.mean(axis=0), rest)
+    radius = float(np.linalg.norm(hull - obj.bounds.mean(axis=0), axis=1).max())
+    # the hand at the grasp: palm towards the object from above and the side, fingers level or down
+    az, el = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(30, 70))
+    toward = np.array([np.cos(el) * np.cos(az), -np.sin(el), np.cos(el) * np.sin(az)])  # hand -> object
+    e1 = np.cross(toward, UP)
+    e1 /= np.linalg.norm(e1)
+    psi = rng.uniform(0, 2 * np.pi)
+    fingers = np.cos(psi) * e1 + np.sin(psi) * np.cross(toward, e1)
+    fingers = -fingers if fingers[1] > 0 else fingers  # the forearm then points up or level, away from the table
+    grasp = scene.palm_grasp(obj, scene.hand_frame(np.zeros(3), fingers, -toward)[:3, :3], rest[:3, :3])
+    hand_at_grasp = rest @ np.linalg.inv(grasp)
+    start = hand_at_grasp.copy()
+    axis = rng.normal(size=3)
+    start[:3, :3] = Rotation.from_rotvec(axis / np.linalg.norm(axis) * np.radians(20)).as_matrix() @ start[:3, :3]
+    start[:3, 3] += -0.12 * toward + 0.03 * UP
+    lift = max(radius - centre[1] + 0.02, 0.04)  # then turning about the centre cannot reach the table
+    turn_by = rng.choice([-1, 1]) * np.radians(rng.uniform(50, 100))
+    closed = rng.uniform(0.55, 0.75)
+    hand, closure = np.zeros((T, 4, 4)), np.zeros(T)
+    for t in range(T):
+        if ph[t] == "approach":
+            n = np.sum(ph == "approach")
+            hand[t] = interpolate_poses([0, 1], [start, hand_at_grasp], [_ease(prog[t] * n / (n + 1))])[0]
+            closure[t] = OPEN_HAND
+        elif ph[t] == "grasp":
+            hand[t], closure[t] = hand_at_grasp, OPEN_HAND + prog[t] * (closed - OPEN_HAND)
+        else:  # turn: first lift, then turn about the finger axis through the object's centre
+            up, turn = _ease(2 * prog[t]), _ease(2 * prog[t] - 1)
+            M = np.eye(4)
+            M[:3, :3] = Rotation.from_rotvec(turn * turn_by * hand_at_grasp[:3, 0]).as_matrix()
+            M[:3, 3] = centre - M[:3, :3] @ centre + up * lift * UP
+            hand[t], closure[t] = M @ hand_at_grasp, closed
+    objects = np.stack([rest if t < g else hand[t] @ grasp for t in range(T)])
+    # the camera: to one side of the approach (away from the forearm), looking down at the object
+    half_fov = min(np.arctan(size[0] / 2 / K[1, 1]), np.arctan(size[1] / 2 / K[0, 0]))
+    # it looks half-way between the object's rest and current centres (the lift shows), so the
+    # object stays within radius + lift / 2 of the line of sight: that sphere fills ~80% of the view
+    dist = 1.05 * (radius + lift / 2 + 0.02) / np.sin(half_fov)
+    side = np.cross(UP, toward)
+    side = side if side @ -fingers <= 0 else -side
+    cam_az = np.arctan2(side[2], side[0]) + rng.uniform(-0.5, 0.5) + rng.uniform(-0.4, 0.4) * np.linspace(-1, 1, T)
+    cam_el = np.radians(rng.uniform(20, 45))
+    world_to_cam = np.zeros((T, 4, 4))
+    for t in range(T):
+        c = (centre + transform(obj.bounds.mean(axis=0), objects[t])) / 2
+        eye = c + dist * np.array([np.cos(cam_el) * np.cos(cam_az[t]), np.sin(cam_el), np.cos(cam_el) * np.sin(cam_az[t])])
+        world_to_cam[t] = look_at(eye, c)
     r = render.get_renderer(tuple(size))
     node = lambda m: r.node(m, "rgb", lambda: render.textured_mesh(m))  # noqa: E731
-    hand = scene.hand_meshes(identity.skin)
+    hand_parts = scene.hand_meshes(identity.skin)
     forearm = scene.capsule(0.25, 0.035, identity.skin)
-    wall = scene.backdrop(seed, distance=1.2)
+    arm = np.eye(4)  # the forearm in the hand frame: from the wrist along -x
+    arm[:3, :3] = scene.bone_pose(np.zeros(3), np.array([1.0, 0, 0]))[:3, :3]
+    arm[:3, 3] = [-0.125, 0, 0]
+    wall = scene.backdrop(seed, distance=dist + 1.0)
+    table = scene.support(0.8, 0.75, _table_color(seed))
     out, ref = [], None
-    for t in range(frames):
-        arm = np.eye(4)
-        arm[:3, :3] = scene.bone_pose(np.zeros(3), np.array([1.0, 0, 0]))[:3, :3]
-        arm[:3, 3] = [-0.125, 0, 0]
-        items = [(node(m), hand_to_cam[t] @ p, "hand") for m, p in zip(hand, scene.hand_poses(closure[t]))]
-        items += [(node(forearm), hand_to_cam[t] @ arm, "human"), (node(wall), np.eye(4), "background")]
-        obj_pose = hand_to_cam[t] @ grasp
+    for t in range(T):
+        to_cam = world_to_cam[t] @ hand[t]
+        items = [(node(m), to_cam @ p, "hand") for m, p in zip(hand_parts, scene.hand_poses(closure[t]))]
+        items += [(node(forearm), to_cam @ arm, "human"), (node(wall), np.eye(4), "background"),
+                  (node(table), world_to_cam[t], "background")]
+        obj_pose = world_to_cam[t] @ objects[t]
         items.append((node(obj), obj_pose, "object"))
         rgb, depth, rcm_img, m_h, m_o, m_hd = _render_frame(r, items, obj, obj_pose, K, size)
         if ref is None:
             ref = r.render([(n, p) for n, p, k in items if k != "object"], K, render.LIT)[0]
-        kp_right = openpose.project_keypoints(transform(scene.hand_keypoints(closure[t]), hand_to_cam[t]), K, np.eye(4), size=size)
+        kp_right = openpose.project_keypoints(transform(scene.hand_keypoints(closure[t]), hand[t]), K, world_to_cam[t], size=size)
         kp_hands = np.stack([np.zeros((21, 3)), kp_right])
         body = np.zeros((18, 3))
         out.append(dict(rgb=rgb, rcm=rcm_img, depth=depth, mask_human=m_h | m_hd, mask_object=m_o, mask_hands=m_hd,
                         body=body, hands=kp_hands, skeleton=openpose.draw_skeleton(body, hands=list(kp_hands), size=tuple(size))))
-    return _stack(out, poses=np.stack([hand_to_cam[t] @ grasp for t in range(frames)]), reference=ref)
+    holder = ["none" if t < g else "right" for t in range(T)]
+    return _stack(out, poses=world_to_cam @ objects, reference=ref, phases=phases, holder=holder,
+                  hands_to_cam={"right": world_to_cam @ hand}, world_to_cam=world_to_cam)
 
 
 # ---------------------------------------------------------------------------------- splits
@@ -285,7 +625,8 @@ def generate_split(cfg, split: str, seed: int, out_root=None, progress: bool = T
         else:
             f = human_clip(ident, p["motion"], cfg.frames, cfg.size, p["seed"], fps=cfg.fps, obj=obj)
         meta = {"source": "mani4d-mini", "split": split, "stage": STAGE_OF[split], "seed": p["seed"],
-                "identity": p["identity"], "object": p["object"], "motion": p["motion"], "fps": cfg.fps}
+                "identity": p["identity"], "object": p["object"], "motion": p["motion"], "fps": cfg.fps,
+                "phases": f.phases, "holder": f.holder}
         K = np.tile(intrinsics_from_fov(cfg.size, 40.0), (cfg.frames, 1, 1))
         clip = Clip(meta=meta, rgb=f.rgb, rcm=f.rcm, skeleton=f.skeleton, reference=f.reference, body=f.body,
                     hands=f.hands, K=K, poses=f.poses, mesh=obj, cache=caches.get(p["object"]),

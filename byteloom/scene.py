@@ -1,11 +1,13 @@
-"""Geometry of the synthetic scenes of Mani4D-mini: people, hands, backdrop (paper §3.3 data).
+"""Geometry of the synthetic scenes of Mani4D-mini: people, hands, supports, backdrop (paper §3.3 data).
 
 A person is drawn as capsules along the skeleton's bones plus a textured head, in the colours of
 an `Identity` (skin, shirt, trousers, a face-like head texture), so identity preservation can be
 measured. A hand is a 21-keypoint articulated model in the OpenPose hand order (wrist, then thumb,
 index, middle, ring and little finger, four joints each, base to tip) whose fingers curl by one
-`closure` value, so a grasp can close around an object. Every part is a rigid mesh placed by a
-rigid pose per frame, so `byteloom.render.Renderer` uploads each mesh once per clip.
+`closure` value, so a grasp can close around an object; `palm_grasp` gives the fixed offset of an
+object held against the palm, `roll` / `roll_to_face` turn a hand about its finger axis (the
+wrist's pronation). Objects wait for the hand on a `support` (a side table). Every part is a rigid
+mesh placed by a rigid pose per frame, so `byteloom.render.Renderer` uploads each mesh once per clip.
 """
 from __future__ import annotations
 
@@ -151,6 +153,46 @@ def grasp_point(scale: float = 1.0, side: str = "right") -> np.ndarray:
     return p
 
 
+PALM_FACE_Z = -0.015  # hand frame z of the palm's inner face (the palm box of `hand_meshes` at `hand_poses`)
+PALM_CENTRE = np.array([0.045, 0.0, PALM_FACE_Z])  # the middle of that face
+
+
+def palm_grasp(mesh: trimesh.Trimesh, hand_rot: np.ndarray, obj_rot: np.ndarray, scale: float = 1.0,
+               side: str = "right") -> np.ndarray:
+    """The grasp offset (object-to-hand pose) of a hand holding `mesh` against its palm.
+
+    `hand_rot` and `obj_rot` are the world rotations of the hand frame and of the object at the
+    moment of grasping: the offset keeps that relative rotation, puts the object's bounding-box
+    centre under `grasp_point` (hand x, y) and slides the object along the palm normal until its
+    surface touches the palm's inner face. While held, object pose = hand frame @ offset.
+    """
+    R = np.asarray(hand_rot).T @ np.asarray(obj_rot)
+    verts = mesh.vertices @ R.T  # object points in hand axes, relative to the object's origin
+    centre = mesh.bounds.mean(axis=0) @ R.T
+    g = grasp_point(scale, side)
+    T = np.eye(4)
+    T[:3, :3] = R
+    T[:3, 3] = [g[0] - centre[0], g[1] - centre[1], PALM_FACE_Z * scale - verts[:, 2].max()]
+    return T
+
+
+def roll_to_face(hand: np.ndarray, direction) -> float:
+    """The angle about the hand's finger axis (x) that turns its palm (−z) towards `direction`.
+
+    Only the part of `direction` across the fingers counts: a hand rolls, it does not bend here.
+    `hand @ roll(angle)` is the rolled hand frame.
+    """
+    e = -np.asarray(direction, float)  # the rolled hand's z should point away from `direction`
+    return float(np.arctan2(-e @ hand[:3, 1], e @ hand[:3, 2]))
+
+
+def roll(angle: float) -> np.ndarray:
+    """A 4x4 rotation by `angle` (radians) about the hand's finger axis x (wrist pronation/supination)."""
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_rotvec([angle, 0.0, 0.0]).as_matrix()
+    return T
+
+
 def hand_frame(wrist: np.ndarray, toward_fingers: np.ndarray, palm_normal: np.ndarray) -> np.ndarray:
     """Hand-to-world pose from the wrist position, the finger direction and the palm normal."""
     x = toward_fingers / np.linalg.norm(toward_fingers)
@@ -193,4 +235,24 @@ def backdrop(seed: int, width: float = 6.0, height: float = 4.0, distance: float
     arr = (np.asarray(img).astype(float) * 0.45 + 70).astype(np.uint8)  # muted: the actor stands out
     m = trimesh.Trimesh(verts, faces, visual=trimesh.visual.TextureVisuals(uv=uv, image=Image.fromarray(arr)), process=False)
     m.apply_translation([0, 0, distance])
+    return m
+
+
+_Z_UP_TO_Y_UP = np.array([[1.0, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]])  # (x, y, z) -> (x, z, -y)
+
+
+def support(top_radius: float, height: float, color, top_thickness: float = 0.025,
+            leg_radius: float = 0.025) -> trimesh.Trimesh:
+    """A round side table (top plate on one leg) whose top face is the plane y = 0 (world y up).
+
+    Objects rest on it before they are grasped; place it with a translation to (x, top height, z).
+    """
+    top = trimesh.creation.cylinder(radius=top_radius, height=top_thickness, sections=24)
+    top.apply_translation([0, 0, -top_thickness / 2])
+    leg = trimesh.creation.cylinder(radius=leg_radius, height=max(height - top_thickness, 1e-3), sections=12)
+    leg.apply_translation([0, 0, -top_thickness - max(height - top_thickness, 1e-3) / 2])
+    m = trimesh.util.concatenate([top, leg])
+    m.apply_transform(_Z_UP_TO_Y_UP)
+    shade = np.where(np.arange(len(m.vertices)) < len(top.vertices), 1.0, 0.8)[:, None]  # the leg a bit darker
+    m.visual.vertex_colors = np.column_stack([np.clip(np.asarray(color) * shade, 0, 255), np.full(len(m.vertices), 255)]).astype(np.uint8)
     return m

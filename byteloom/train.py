@@ -232,11 +232,12 @@ def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: st
     model.train()
     t0 = time.time()
     bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, dynamic_ncols=True,
-               disable=not progress)
+               disable=not (progress and accelerator.is_main_process))
     for step in bar:
         total = 0.0
         for micro in range(cfg.grad_accum):
-            g = _step_generator(cfg.seed, step, micro)
+            # every process (GPU) of an `accelerate launch` draws its own share of the batch
+            g = _step_generator(cfg.seed, step, micro * accelerator.num_processes + accelerator.process_index)
             x0, cond = data.batch(g, cfg.batch_size)
             with accelerator.autocast():
                 loss = flow_matching_loss(model, x0.to(accelerator.device), cond.to(accelerator.device), g, cfg)
@@ -250,14 +251,16 @@ def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: st
         opt.zero_grad(set_to_none=True)
         log.append((step + 1, total))
         bar.set_postfix(loss=f"{total:.4f}", refresh=False)
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps:
+        if accelerator.is_main_process and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
             _save_checkpoint(ckpt_path, run, step + 1, accelerator.unwrap_model(model), opt, log)
     bar.close()
-    write_loss_csv(workdir / "loss.csv", log)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        write_loss_csv(workdir / "loss.csv", log)
     model = accelerator.unwrap_model(model)
     model.eval()
     return {"steps": cfg.steps, "final_loss": log[-1][1] if log else None, "seconds": time.time() - t0,
-            "resumed_from": start}
+            "resumed_from": start, "processes": accelerator.num_processes, "is_main_process": accelerator.is_main_process}
 
 
 def _save_checkpoint(path: Path, run: str, step: int, model, opt, log) -> None:
