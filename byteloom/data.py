@@ -116,12 +116,32 @@ def read_bop_scene(folder: str | Path, obj_id: int | None = None) -> tuple[dict[
 
 
 def read_bop_model(path: str | Path) -> trimesh.Trimesh:
-    """A BOP model (`models/obj_XXXXXX.ply`, millimetres) as a trimesh in metres."""
+    """A BOP model (`models/obj_XXXXXX.ply`, millimetres) as a trimesh in metres; a texture named in
+    the header (`comment TextureFile obj_XXXXXX.png`, BOP's convention) is loaded with it."""
     from .assets import load_mesh
 
     mesh = load_mesh(path)
     mesh.apply_scale(0.001)
     return mesh
+
+
+def write_bop_model(path: str | Path, mesh: trimesh.Trimesh) -> None:
+    """Write `mesh` (metres) as a BOP model: PLY in millimetres with per-vertex UVs and, for a
+    textured mesh, the texture as a PNG beside it, named in the header as BOP models do."""
+    path = Path(path)
+    mm = mesh.copy()
+    mm.apply_scale(1000.0)
+    data = mm.export(file_type="ply")
+    image = getattr(getattr(mesh.visual, "material", None), "image", None)
+    uv = getattr(mesh.visual, "uv", None)
+    if image is not None and uv is not None and len(uv) == len(mesh.vertices):
+        texture = path.with_suffix(".png")
+        image.convert("RGB").save(texture)
+        head, sep, body = data.partition(b"end_header\n")
+        lines = head.split(b"\n")
+        lines.insert(2, b"comment TextureFile " + texture.name.encode())  # after `ply` and `format ...`
+        data = b"\n".join(lines) + sep + body
+    path.write_bytes(data)
 
 
 def _read_json(path: Path):
@@ -156,9 +176,7 @@ def save_clip(folder: str | Path, clip: Clip) -> Path:
         {str(t): {"cam_K": clip.K[t].ravel().tolist(), "depth_scale": 1.0} for t in range(clip.num_frames)}))
     if clip.poses is not None:
         (tmp / "scene_gt.json").write_text(json.dumps({str(t): [bop_entry(p, 1)] for t, p in enumerate(clip.poses)}))
-        mm = clip.mesh.copy()
-        mm.apply_scale(1000.0)
-        mm.export(tmp / "object.ply")
+        write_bop_model(tmp / "object.ply", clip.mesh)
         if clip.cache is not None:
             clip.cache.save(tmp / "rcm_cache.npz")
     tmp.rename(folder)

@@ -205,3 +205,18 @@ def test_import_real_data_from_frames_openpose_and_bop(tmp_path):
     (tmp_path / "pose" / "000002_keypoints.json").unlink()
     with pytest.raises(ClipError, match=r"has 2 keypoint files, expected 3 \(one per frame\)"):
         data.import_clip(tmp_path / "clip2", tmp_path / "frames", tmp_path / "pose")
+
+
+def test_a_textured_object_keeps_its_texture_through_the_clip_format(tmp_path):
+    """BOP convention: UVs in the PLY, the texture PNG beside it, named in the header."""
+    from byteloom.assets import load_object
+    from byteloom.data import read_bop_model, write_bop_model
+
+    mesh = load_object("duck", extent=0.2)
+    write_bop_model(tmp_path / "obj_000001.ply", mesh)
+    assert b"comment TextureFile obj_000001.png" in (tmp_path / "obj_000001.ply").read_bytes()[:300]
+    back = read_bop_model(tmp_path / "obj_000001.ply")
+    assert np.allclose(back.vertices, mesh.vertices, atol=1e-6) and np.allclose(back.visual.uv, mesh.visual.uv)
+    a = np.asarray(back.visual.material.image.convert("RGB"))
+    b = np.asarray(mesh.visual.material.image.convert("RGB"))
+    assert a.shape == b.shape and np.array_equal(a, b)

@@ -75,12 +75,38 @@ def test_repro_builds_every_output_then_skips_when_nothing_changed(micro_repo):
         scores = json.loads(f.read_text())
         assert set(scores["metrics"]) >= {"obj_iou", "face_cos", "lmd", "t_ssim"}, f
     assert len(list((micro_repo / "metrics/eval").glob("*.json"))) == len(expanded_stages(micro_repo, "evaluate")) + 1
+    tables = micro_repo / "figures/06_tables"
+    for name in ("main", "table1", "table2", "table3"):
+        md = (tables / f"{name}.md").read_text()
+        assert md.count("\n|") >= 3 and "scale" in md.lower() or name == "table1", name
+        assert (tables / f"{name}.tex").read_text().startswith("\\begin{table}")
+    assert list(tables.glob("*.png")) and list(tables.glob("*.gif"))
+    assert "0.8288" in (tables / "main.md").read_text()  # the paper's value beside ours
     metrics = json.loads((micro_repo / "metrics/rcm.json").read_text())
     assert metrics, "metrics/rcm.json is empty"
     assert list((micro_repo / "figures/01_rcm").glob("*.png")), "no figures written"
 
     second = run(["dvc", "repro"], micro_repo)
     assert "didn't change, skipping" in second and "Running stage" not in second
+    assert "up to date" in run(["dvc", "status"], micro_repo)
+
+
+def test_a_second_complete_run_gives_identical_results(micro_repo):
+    """Same seeds, same numbers: retrain from scratch (checkpoints removed), resample, rescore."""
+    def results():
+        scores = {}
+        for f in sorted((micro_repo / "metrics/eval").glob("*.json")):
+            d = json.loads(f.read_text())
+            d.pop("seconds")  # wall times differ between runs
+            scores[f.name] = d
+        tables = {f.name: f.read_text() for f in sorted((micro_repo / "figures/06_tables").glob("*")) if f.suffix in (".md", ".tex")
+                  and f.stem != "timings"}
+        return scores, tables
+
+    before = results()
+    shutil.rmtree(micro_repo / "build/checkpoints")
+    run(["dvc", "repro", "--force", "--downstream", "pretrain"], micro_repo)
+    assert results() == before
     assert "up to date" in run(["dvc", "status"], micro_repo)
 
 
