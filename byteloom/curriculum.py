@@ -276,7 +276,7 @@ def run_summary(cfg: Config, name: str, results: dict[int, dict]) -> dict:
         "seeds": seeds, "seconds_per_seed": [round(results[s]["seconds"], 2) for s in seeds],
         "final_loss_per_seed": [results[s]["final_loss"] for s in seeds],
         "resumed_from_per_seed": [results[s]["resumed_from"] for s in seeds],
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads(), "processes": results[seeds[0]].get("processes", 1),
     }
 
 

@@ -20,7 +20,7 @@ class Killed(Exception):
     pass
 
 
-def micro(tmp: Path, **curriculum):
+def micro(tmp: Path, as_dict: bool = False, **curriculum):
     p = copy.deepcopy(PARAMS)
     p["model"].update(codec_patch=2, patch=[1, 1, 1], heads=2, head_dim=16, layers=1, ffn_dim=32, fusion_hidden=16,
                       lora_rank=4, lora_alpha=4)
@@ -30,7 +30,7 @@ def micro(tmp: Path, **curriculum):
                            batch_size=2, checkpoint_every=2, **curriculum)
     p["evaluation"].update(clips=1, cache_sizes=[1])
     p["sampler"].update(steps=2)
-    return config_from_dict(p, "micro")
+    return p if as_dict else config_from_dict(p, "micro")
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +165,44 @@ def test_samples_of_a_trained_variant(world):
     assert clip_id == "0000" and video.shape == (cfg.data.frames, *cfg.curriculum.size, 3) and video.dtype == np.uint8
     curves = C.loss_curves(dirs["train_dir"] / "I")
     assert list(curves) == ["seed0"] and len(curves["seed0"][0]) == cfg.curriculum.steps["stage1"]
+
+
+def test_two_processes_train_like_one_process_accumulating_their_batches(world, tmp_path):
+    """Data parallelism (accelerate, as `curriculum.processes` > 1 launches it on GPUs), on 2 CPU
+    processes: process k draws the batch that micro-step k of a single process draws, so one
+    process with grad_accum=2 must give the same adapters as two processes with grad_accum=1."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cfg, tmp, dirs = world
+    single = dict(train_dir=tmp_path / "t1", ckpt_dir=tmp_path / "c1")
+    single["train_dir"].mkdir()
+    (single["train_dir"] / C.BASE).symlink_to(dirs["train_dir"] / C.BASE)
+    C.train_stage(micro(tmp, grad_accum=2), "I", 0, progress=False, **single)
+
+    (tmp_path / "build/train").mkdir(parents=True)  # the CLI's layout: build/train/base, metrics/train
+    (tmp_path / "build/train" / C.BASE).symlink_to(dirs["train_dir"] / C.BASE)
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(micro(tmp, as_dict=True)))
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "byteloom.curriculum", "--",
+           "--run", "I", "--params", "micro.yaml"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "metrics/train/I.json").read_text())["processes"] == 2
+
+    from safetensors.torch import load_file
+    a = load_file(single["train_dir"] / "I/seed0/adapters/pytorch_lora_weights.safetensors")
+    b = load_file(tmp_path / "build/train/I/seed0/adapters/pytorch_lora_weights.safetensors")
+    assert a.keys() == b.keys() and any(v.abs().sum() > 0 for k, v in a.items() if "lora_B" in k)
+    # cross-attention queries and keys see only the constant null prompt, so their gradients are
+    # rounding noise that Adam scales up to full steps: the one place where the two runs may differ
+    meaningful = [k for k in a if not any(f"attn2.{x}.lora_B" in k for x in ("to_q", "to_k"))]
+    assert len(meaningful) >= len(a) - 2 * cfg.model.layers
+    for k in meaningful:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6, msg=k)
+    fa = load_file(single["train_dir"] / "I/seed0/adapters/fusion/diffusion_pytorch_model.safetensors")
+    fb = load_file(tmp_path / "build/train/I/seed0/adapters/fusion/diffusion_pytorch_model.safetensors")
+    for k in fa:
+        torch.testing.assert_close(fa[k], fb[k], rtol=1e-4, atol=1e-6, msg=k)
