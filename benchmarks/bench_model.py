@@ -2,6 +2,7 @@
 
     python benchmarks/bench_model.py            # CPU: the default tiny model; GPU (if CUDA): Wan2.1-1.3B sizes
     python benchmarks/bench_model.py --gpu-only
+    python benchmarks/bench_model.py --cpu-wan     # the 1.3B architecture on the CPU at a toy size (64x64x5)
 
 Each configuration runs in its own subprocess so its peak memory is its own (CUDA: the allocator's
 max_memory_allocated; CPU: the process's max resident set size, which includes Python and torch).
@@ -90,6 +91,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--gpu-only", action="store_true")
+    ap.add_argument("--cpu-wan", action="store_true", help="only the 1.3B architecture on the CPU, 64x64x5")
     args = ap.parse_args()
     if args.one:
         print("RESULT " + json.dumps(one(json.loads(args.one))))
@@ -97,11 +99,14 @@ def main():
     import torch
 
     specs = []
-    if not args.gpu_only:
+    if args.cpu_wan:  # checks the 1.3B path and its parameter counts where no GPU is lent; not a speed target
+        specs = [dict(device="cpu", model="wan-1.3b", height=64, width=64, frames=5, views=1, rank=16,
+                      checkpointing=ck, steps=2) for ck in (False, True)]
+    elif not args.gpu_only:
         for ck in (False, True):
             specs.append(dict(device="cpu", model="tiny-default", height=64, width=64, frames=9, views=9, rank=16,
                               checkpointing=ck, steps=5))
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not args.cpu_wan:
         for (h, w, fr) in [(480, 832, 81), (320, 576, 49), (256, 448, 33)]:
             for ck in (True, False):
                 specs.append(dict(device="cuda", model="wan-1.3b", height=h, width=w, frames=fr, views=9, rank=16,
@@ -119,7 +124,7 @@ def main():
                                                   "tokens", "step_s", "peak_gib", "error") if k in row}))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    key = "gpu" if args.gpu_only else "all"
+    key = "cpu_wan" if args.cpu_wan else "gpu" if args.gpu_only else "all"
     old[key] = {"machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(),
                             "cuda": torch.cuda.is_available()}, "rows": rows}
     RESULTS.write_text(json.dumps(old, indent=1))
