@@ -211,3 +211,17 @@ def test_patch_codec_is_exactly_invertible():
     assert z.shape == (2, 48, 5, 8, 12) and torch.equal(codec.decode(z), x)
     with pytest.raises(ValueError, match="not divisible"):
         codec.encode(torch.zeros(1, 3, 1, 30, 32))
+
+
+def test_denoising_error_against_models_that_know_nothing_or_everything():
+    from byteloom.train import denoising_error
+
+    x0 = torch.randn(2, 4, 3, 4, 4, generator=torch.Generator().manual_seed(1)) * 0.3
+    cond = None
+    keep = denoising_error(lambda xs, s, c: torch.zeros_like(xs), x0, cond)  # v = 0: x̂₀ = x_σ
+    for s, e in keep.items():
+        assert e["model"] == pytest.approx(e["keep"])
+        assert e["keep"] == pytest.approx(s**2 * (x0.pow(2).mean().item() + 1), rel=0.35)
+    oracle = denoising_error(lambda xs, s, c: (xs - x0) / s.view(-1, 1, 1, 1, 1), x0, cond)
+    assert all(e["model"] < 1e-10 for e in oracle.values())
+    assert keep[0.95]["keep"] > keep[0.95]["mean"] > keep[0.05]["keep"]
