@@ -16,6 +16,8 @@ def test_notebook_is_stripped_and_parameterised(path):
     nb = nbformat.read(path, as_version=4)
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert not dirty, f"{path.name}: code cells {dirty} carry outputs; strip them (see README)"
+    missing = [i for i, c in enumerate(nb.cells) if "id" not in c]
+    assert not missing, f"{path.name}: cells {missing} have no id (nbformat 4.5 requires one)"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "params_file" in tagged[0].source, f"{path.name}: needs one 'parameters' cell with params_file"
 
