@@ -110,6 +110,14 @@ def test_a_second_complete_run_gives_identical_results(micro_repo):
     assert "up to date" in run(["dvc", "status"], micro_repo)
 
 
+def test_dvc_plots_show_renders_offline(micro_repo, tmp_path):
+    """`dvc plots show` uses the committed template with vega inlined: no script is fetched from the web."""
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], micro_repo)
+    html = (tmp_path / "plots" / "index.html").read_text()
+    assert "vega-lite" in html and "loss" in html  # the libraries are inline, the loss curves are there
+    assert "<script src=" not in html and "cdn.jsdelivr" not in html
+
+
 def test_changing_a_parameter_reruns_the_stage(micro_repo):
     params = yaml.safe_load((micro_repo / "params.yaml").read_text())
     params["rcm"]["cache_views"] = 3
