@@ -138,7 +138,7 @@ def _beats_all(scores, a, others, metric, higher) -> str:
         else "within noise"
 
 
-def table1(paper: dict, cfg, data_summary: dict, train_runs: dict[str, dict]) -> Table:
+def table1(paper: dict, cfg, data_summary: dict) -> Table:
     """Table 1: curriculum stages — data, sizes and steps, ours beside the paper's."""
     t = Table("Table 1: training data per curriculum stage (ours: Mani4D-mini, generated)",
               ["stage", "paper data", "paper actors / objects / frames", "our clips (frames)", "our identities / objects",
