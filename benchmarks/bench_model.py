@@ -29,8 +29,8 @@ def one(spec: dict) -> dict:
     import torch
 
     from byteloom.config import TrainConfig, load_config
-    from byteloom.model import WAN_1_3B, ByteLoomModel, Conditions, LatentFusion, build_model
-    from byteloom.train import add_lora, flow_matching_loss, parameter_counts
+    from byteloom.model import WAN_1_3B, ByteLoomModel, Conditions, LatentFusion, build_model, half_frozen
+    from byteloom.train import add_lora, flow_matching_loss, offloaded_checkpoint, parameter_counts
 
     torch.manual_seed(0)
     device = torch.device(spec["device"])
@@ -47,13 +47,13 @@ def one(spec: dict) -> dict:
         model = model.to(device)
         c, f, h, w = codec.latent_channels, spec["frames"], spec["height"] // codec.patch, spec["width"] // codec.patch
     add_lora(model, spec["rank"], spec["rank"], cfg.model.lora_targets)
-    if spec["checkpointing"]:
+    if spec.get("offload"):  # checkpointing with each block's input parked on the CPU
+        model.transformer.enable_gradient_checkpointing(offloaded_checkpoint)
+    elif spec["checkpointing"]:
         model.transformer.enable_gradient_checkpointing()
     half = torch.bfloat16 if device.type == "cuda" else None
     if half is not None:  # as byteloom.train does under bf16: frozen matrices in bf16
-        for p in model.transformer.parameters():
-            if not p.requires_grad and p.ndim >= 2:
-                p.data = p.data.to(half)
+        half_frozen(model, half)
     v = spec["views"]
     r = lambda *s: torch.randn(*s, device=device)  # noqa: E731
     cond = Conditions(ref=r(1, c, 1, h, w), pose=r(1, c, f, h, w), rcm=r(1, c, f, h, w),
@@ -80,6 +80,7 @@ def one(spec: dict) -> dict:
            "params": parameter_counts(model)}
     if device.type == "cuda":
         out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        out["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
         out["device_name"] = torch.cuda.get_device_name()
     else:
         out["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -91,6 +92,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--gpu-only", action="store_true")
+    ap.add_argument("--offload-only", action="store_true", help="only the 480p rows with offloaded activations (GPU)")
     ap.add_argument("--cpu-wan", action="store_true", help="only the 1.3B architecture on the CPU, 64x64x5")
     args = ap.parse_args()
     if args.one:
@@ -106,28 +108,35 @@ def main():
         for ck in (False, True):
             specs.append(dict(device="cpu", model="tiny-default", height=64, width=64, frames=9, views=9, rank=16,
                               checkpointing=ck, steps=5))
-    if torch.cuda.is_available() and not args.cpu_wan:
-        for (h, w, fr) in [(480, 832, 81), (320, 576, 49), (256, 448, 33)]:
-            for ck in (True, False):
-                specs.append(dict(device="cuda", model="wan-1.3b", height=h, width=w, frames=fr, views=9, rank=16,
-                                  checkpointing=ck, steps=3))
+    if torch.cuda.is_available() and not args.cpu_wan and args.offload_only:
+        specs = [dict(device="cuda", model="wan-1.3b", height=480, width=832, frames=81, views=v, rank=16,
+                      checkpointing=True, offload=True, steps=2) for v in (9, 4)]
+    elif torch.cuda.is_available() and not args.cpu_wan:  # most important first: 480p, the 12 GB question
+        for (h, w, fr), views, ck in [((480, 832, 81), 9, "offload"), ((480, 832, 81), 4, "offload"),
+                                      ((480, 832, 81), 9, True), ((480, 832, 81), 4, True), ((480, 832, 81), 9, False),
+                                      ((320, 576, 49), 9, True), ((320, 576, 49), 9, False),
+                                      ((256, 448, 33), 9, True), ((256, 448, 33), 9, False)]:
+            specs.append(dict(device="cuda", model="wan-1.3b", height=h, width=w, frames=fr, views=views, rank=16,
+                              checkpointing=bool(ck), offload=ck == "offload", steps=2))
+    key = "cpu_wan" if args.cpu_wan else "gpu_offload" if args.offload_only else "gpu" if args.gpu_only else "all"
     rows = []
     for spec in specs:
-        p = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True)
-        line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
-        if line:
-            row = json.loads(line[0][7:])
-        else:  # e.g. out of memory: record it, do not hide it
-            row = {**spec, "error": (p.stderr.strip().splitlines() or ["no output"])[-1]}
+        try:
+            p = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True,
+                               timeout=300)
+            line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+            # e.g. out of memory: record it, do not hide it
+            row = json.loads(line[0][7:]) if line else {**spec, "error": (p.stderr.strip().splitlines() or ["no output"])[-1]}
+        except subprocess.TimeoutExpired:
+            row = {**spec, "error": "timed out after 300 s"}
         rows.append(row)
-        print(json.dumps({k: row.get(k) for k in ("device", "model", "height", "width", "frames", "checkpointing",
-                                                  "tokens", "step_s", "peak_gib", "error") if k in row}))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    key = "cpu_wan" if args.cpu_wan else "gpu" if args.gpu_only else "all"
-    old[key] = {"machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(),
-                            "cuda": torch.cuda.is_available()}, "rows": rows}
-    RESULTS.write_text(json.dumps(old, indent=1))
+        print(json.dumps({k: row.get(k) for k in ("device", "model", "height", "width", "frames", "views", "checkpointing", "offload",
+                                                  "tokens", "step_s", "peak_gib", "error") if k in row}), flush=True)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)  # after every row: a cut-off run keeps what it measured
+        old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        old[key] = {"machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(),
+                                "cuda": torch.cuda.is_available()}, "rows": rows}
+        RESULTS.write_text(json.dumps(old, indent=1))
     print(f"wrote {RESULTS}")
 
 

@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import Config, TrainConfig
 from .data import load_clip
-from .model import VARIANTS, ByteLoomModel, Conditions, LatentFusion, build_model, drop_conditions, load_wan
+from .model import VARIANTS, ByteLoomModel, Conditions, LatentFusion, build_model, drop_conditions, load_wan, place
 from .sample import sample_long
 from .train import LatentClips, add_lora, encode_clips, load_adapters, save_adapters, tensor_to_frames, train
 
@@ -179,7 +179,7 @@ def run_model(cfg: Config, name: str, seed: int, train_dir: Path = TRAIN_DIR) ->
     if name != BASE:
         add_lora(model, cfg.model.lora_rank, cfg.model.lora_alpha, cfg.model.lora_targets)
         load_adapters(model, adapter_dir(name, seed, train_dir))
-    return model.eval(), codec
+    return place(model.eval(), codec), codec  # the GPU in bf16 when there is one
 
 
 def variant_model(cfg: Config, variant: str, seed: int, train_dir: Path = TRAIN_DIR) -> tuple[ByteLoomModel, torch.nn.Module]:
@@ -212,7 +212,8 @@ def _train_config(cfg: Config, steps: int, lr: float, seed: int) -> TrainConfig:
     c = cfg.curriculum
     return TrainConfig(steps=steps, batch_size=c.batch_size, lr=lr, grad_accum=c.grad_accum, shift=c.shift,
                        ref_dropout=c.ref_dropout, checkpoint_every=c.checkpoint_every,
-                       gradient_checkpointing=c.gradient_checkpointing, seed=seed)
+                       gradient_checkpointing=c.gradient_checkpointing, offload_activations=c.offload_activations,
+                       seed=seed)
 
 
 def run_seed(name: str, seed: int) -> int:

@@ -72,13 +72,14 @@ class WanVaeCodec(nn.Module):
 
     @torch.no_grad()
     def encode(self, video: torch.Tensor) -> torch.Tensor:
-        z = self.vae.encode(video.to(self.vae.dtype)).latent_dist.mode()
-        return (z.float() - self.mean) / self.std
+        """Runs where the VAE is (the GPU after `place`); returns float32 latents on the CPU (the cache)."""
+        z = self.vae.encode(video.to(self.mean.device, self.vae.dtype)).latent_dist.mode()
+        return ((z.float() - self.mean) / self.std).cpu()
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        z = latents * self.std + self.mean
-        return self.vae.decode(z.to(self.vae.dtype)).sample.float().clamp(-1, 1)
+        z = latents.to(self.mean.device, torch.float32) * self.std + self.mean
+        return self.vae.decode(z.to(self.vae.dtype)).sample.float().clamp(-1, 1).cpu()
 
 
 # ---------------------------------------------------------------------------------- conditions
@@ -213,6 +214,38 @@ class ByteLoomModel(nn.Module):
         return out[:, :, prefix:]
 
 
+def half_frozen(model: ByteLoomModel, dtype: torch.dtype) -> None:
+    """Mixed precision as in training on a GPU: the backbone's frozen weight matrices in `dtype`
+    (bf16), everything trained (LoRA, fusion, prompt) and every vector (norms, biases) in float32."""
+    for p in model.transformer.parameters():
+        if not p.requires_grad and p.ndim >= 2:
+            p.data = p.data.to(dtype)
+
+
+def compute_dtype(model: ByteLoomModel) -> torch.dtype | None:
+    """The half dtype a model's frozen weights are in (run it under autocast), or None for float32."""
+    return next((p.dtype for p in model.transformer.parameters() if p.dtype in (torch.bfloat16, torch.float16)), None)
+
+
+def place(model: ByteLoomModel, codec: nn.Module | None = None, device: str | torch.device | None = None,
+          mixed_precision: str = "auto") -> ByteLoomModel:
+    """Move a model (and a Wan VAE codec) to `device`, default the GPU when there is one, else the CPU.
+
+    mixed_precision "auto" means bf16 frozen weights on a GPU and float32 on the CPU (bf16 is ~26x
+    slower on these CPUs); "no", "bf16" or "fp16" force it. `sample` runs under the matching autocast.
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    mp = ("bf16" if device.type == "cuda" else "no") if mixed_precision == "auto" else mixed_precision
+    if mp not in ("no", "bf16", "fp16"):
+        raise ValueError(f"mixed_precision must be auto, no, bf16 or fp16, got {mixed_precision!r}")
+    model.to(device)
+    if mp != "no":
+        half_frozen(model, torch.bfloat16 if mp == "bf16" else torch.float16)
+    if isinstance(codec, WanVaeCodec):
+        codec.to(device)
+    return model
+
+
 def tiny_transformer(latent_channels: int, heads: int = 2, head_dim: int = 32, layers: int = 2, ffn_dim: int = 256,
                      text_dim: int = 64, patch: tuple[int, int, int] = (1, 2, 2), seed: int = 0) -> WanTransformer3DModel:
     """A small, randomly initialised WanTransformer3DModel (the real class, a tiny config)."""
@@ -272,6 +305,8 @@ def build_model(cfg, seed: int = 0) -> tuple[ByteLoomModel, nn.Module]:
                              f"(codec channels x patch {tuple(cfg.patch)}); the DiT could not pass the noise through")
         transformer = tiny_transformer(codec.latent_channels, cfg.heads, cfg.head_dim, cfg.layers, cfg.ffn_dim,
                                        cfg.text_dim, patch=cfg.patch, seed=seed)
+    if isinstance(codec, WanVaeCodec) and torch.cuda.is_available():
+        codec.to("cuda")  # encoding (once, cached) and decoding run on the GPU; latents come back to the CPU
     torch.manual_seed(seed)
     fusion = LatentFusion(transformer.config.in_channels, hidden=cfg.fusion_hidden)
     return ByteLoomModel(transformer, fusion, text_len=cfg.text_len), codec

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
-from .model import ByteLoomModel, Conditions
+from .model import ByteLoomModel, Conditions, compute_dtype
 
 SCHEDULERS = ("euler", "unipc")
 
@@ -41,16 +41,24 @@ def sample(model: ByteLoomModel, cond: Conditions, frames: int, steps: int = 20,
     noise_known = torch.randn((b, c, 0 if known is None else known.shape[2], h, w), generator=g).to(device)
     sched = make_scheduler(scheduler, shift)
     sched.set_timesteps(steps, device=device)
+    cond = cond.to(device)
+    known = None if known is None else known.to(device)
     uncond = Conditions(**{**vars(cond), "ref": torch.zeros_like(cond.ref)})
+    half = compute_dtype(model)  # a model placed in mixed precision (`place`) runs under autocast
+
+    def velocity(x, sigma, c):
+        with torch.autocast(device.type, dtype=half, enabled=half is not None):
+            return model(x, sigma, c).float()
+
     model.eval()
     for i, t in enumerate(sched.timesteps):
         sigma = (t / 1000).expand(b).to(device)
         if known is not None:
             k = known.shape[2]
             x[:, :, :k] = (1 - sigma.view(b, 1, 1, 1, 1)) * known + sigma.view(b, 1, 1, 1, 1) * noise_known
-        v = model(x, sigma, cond)
+        v = velocity(x, sigma, cond)
         if guidance != 1.0:
-            v_u = model(x, sigma, uncond)
+            v_u = velocity(x, sigma, uncond)
             v = v_u + guidance * (v - v_u)
         x = sched.step(v, t, x).prev_sample
     if known is not None:

@@ -5,11 +5,11 @@ import pytest
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline
 
-from byteloom.model import (ByteLoomModel, Conditions, LatentFusion, PatchCodec, WanVaeCodec, drop_conditions,
-                            load_wan, pack, tiny_transformer)
+from byteloom.model import (ByteLoomModel, Conditions, LatentFusion, PatchCodec, WanVaeCodec, compute_dtype,
+                            drop_conditions, load_wan, pack, place, tiny_transformer)
 from byteloom.sample import sample, sample_long
-from byteloom.train import (LatentClips, TrainConfig, add_lora, load_adapters, parameter_counts, save_adapters,
-                            train, trainable_state)
+from byteloom.train import (LatentClips, TrainConfig, add_lora, load_adapters, offloaded_checkpoint, parameter_counts,
+                            save_adapters, train, trainable_state)
 
 C, T, V, H, W = 12, 3, 2, 4, 4  # latent channels (patch codec p=2), frames, cache views, latent size
 TARGETS = ["attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"]
@@ -180,6 +180,47 @@ def test_sampling_and_multi_segment_length(scheduler):
     known = torch.randn(1, C, 1, H, W, generator=g)
     seg = sample(m, cond, n_frames, steps=4, scheduler=scheduler, known=known)
     assert torch.equal(seg[:, :, :1], known)
+
+
+@pytest.mark.parametrize("mode", ["checkpointing", "offload"])
+def test_checkpointing_and_offloaded_activations_give_the_same_gradients(mode):
+    """Gradient checkpointing, plain or with each block's input parked on the CPU
+    (`offloaded_checkpoint`, for 1.3B LoRA on small GPUs), changes memory, not gradients."""
+    data = make_data()
+    sigma = torch.tensor([0.3, 0.7])
+
+    def grads(m):
+        m.train()
+        m(data.video, sigma, data.cond).pow(2).mean().backward()
+        return {n: p.grad.clone() for n, p in m.named_parameters() if p.requires_grad and p.grad is not None}
+
+    plain, other = make_model(), make_model()
+    if mode == "offload":
+        other.transformer.enable_gradient_checkpointing(offloaded_checkpoint)
+    else:
+        other.transformer.enable_gradient_checkpointing()
+    a, b = grads(plain), grads(other)
+    assert a.keys() == b.keys() and any("lora_B" in k for k in a)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5) for k in a)
+
+
+def test_a_model_placed_in_bf16_samples_under_autocast_close_to_float32():
+    """`place` puts frozen matrices in bf16 as training on a GPU does; sampling must still run (the
+    mixed-dtype model under autocast) and stay close to the float32 result. Checked here on the CPU."""
+    m = make_model()
+    g = torch.Generator().manual_seed(2)
+    cond = Conditions(ref=torch.randn(1, C, 1, H, W, generator=g), pose=torch.randn(1, C, T, H, W, generator=g),
+                      rcm=torch.randn(1, C, T, H, W, generator=g))
+    full = sample(m, cond, T, steps=4, scheduler="unipc", seed=0)
+    place(m, device="cpu", mixed_precision="bf16")
+    assert m.transformer.blocks[0].attn1.to_q.base_layer.weight.dtype == torch.bfloat16
+    assert m.transformer.blocks[0].attn1.to_q.lora_A["default"].weight.dtype == torch.float32  # trained: fp32
+    assert compute_dtype(m) == torch.bfloat16
+    half = sample(m, cond, T, steps=4, scheduler="unipc", seed=0)
+    assert half.dtype == torch.float32 and torch.isfinite(half).all()
+    assert (half - full).abs().max() < 0.1 * full.abs().max()
+    with pytest.raises(ValueError, match="mixed_precision"):
+        place(m, device="cpu", mixed_precision="int8")
 
 
 def test_checkpoints_load_by_path_with_clear_errors(tmp_path):
