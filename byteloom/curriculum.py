@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from .config import Config, TrainConfig
@@ -36,6 +37,7 @@ from .data import load_clip
 from .model import VARIANTS, ByteLoomModel, Conditions, LatentFusion, build_model, drop_conditions, load_wan, place
 from .sample import sample_long
 from .train import LatentClips, add_lora, encode_clips, load_adapters, save_adapters, tensor_to_frames, train
+from .train import condition_usage as train_condition_usage
 
 STAGES = ("stage1", "stage2", "stage3")
 ROMAN = {"stage1": "I", "stage2": "II", "stage3": "III"}
@@ -203,6 +205,48 @@ def sample_split(cfg: Config, model: ByteLoomModel, codec, design: str, split: s
                         shift=s.shift, guidance=s.guidance, seed=seed + i)
         out.append(tensor_to_frames(codec.decode(z.float().cpu())))
     return dict(zip(names, np.concatenate(out)))
+
+
+def object_region(rcm: np.ndarray, codec) -> torch.Tensor:
+    """Latent positions an object covers: (N, T, H, W, 3) uint8 RCM frames (black = no object) →
+    (N, 1, t, h, w) bool, max-pooled over each latent's pixels (and frames, for a codec that
+    compresses time like Wan's VAE: first frame alone, then groups of `temporal_factor`)."""
+    m = torch.as_tensor((np.asarray(rcm) > 0).any(-1)).float()  # (N, T, H, W)
+    n, t = m.shape[:2]
+    sf, tf = codec.spatial_factor, codec.temporal_factor
+    m = F.max_pool2d(m.flatten(0, 1)[:, None], sf).view(n, t, m.shape[2] // sf, m.shape[3] // sf)
+    if tf > 1:
+        m = torch.cat([m[:, :1], m[:, 1:].reshape(n, -1, tf, *m.shape[2:]).amax(2)], dim=1)
+    return m[:, None] > 0
+
+
+def usage_report(cfg: Config, variants, splits=("stage3", "test"), sigmas=(0.6, 0.9),
+                 train_dir: Path = TRAIN_DIR) -> dict:
+    """`train.condition_usage` of trained variants on whole splits, per seed and averaged over seeds:
+    {variant: {split: {"clips", "object_fraction", "per_seed": {seed: {σ: {option: error}}},
+    "mean": {σ: {option: error}}}}}. Stage III's split is what the last stage trained on; the
+    test split has held-out objects and identities."""
+    out = {v: {} for v in variants}
+    for split in splits:
+        codec = build_model(cfg.model, seed=cfg.seed)[1]
+        a = load_split(cfg.data.root, split, cfg.curriculum.size, cfg.data.cache_views)
+        data = encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"], cache_rgb=a["cache_rgb"],
+                            cache_rcm=a["cache_rcm"])
+        region = object_region(a["rcm"], codec)
+        for v in variants:
+            design = cfg.curriculum.variants[v].design
+            per_seed = {}
+            for seed in cfg.curriculum.seeds:
+                model, _ = run_model(cfg, variant_run(cfg, v).name, seed, train_dir)
+                device = next(model.parameters()).device
+                per_seed[seed] = train_condition_usage(model, data.video.to(device),
+                                                       drop_conditions(data.cond, design).to(device),
+                                                       region.to(device), sigmas)
+            mean = {s: {k: float(np.mean([per_seed[x][s][k] for x in per_seed])) for k in per_seed[cfg.curriculum.seeds[0]][s]}
+                    for s in sigmas}
+            out[v][split] = {"clips": len(data), "object_fraction": region.float().mean().item(),
+                             "per_seed": per_seed, "mean": mean}
+    return out
 
 
 # ---------------------------------------------------------------------------------- training

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +188,43 @@ def denoising_error(model, x0: torch.Tensor, cond: Conditions, sigmas=(0.05, 0.2
         est = xs - s * model(xs, torch.full((len(x0),), float(s), device=x0.device), cond)
         out[float(s)] = {"model": (est - x0).pow(2).mean().item(), "keep": (xs - x0).pow(2).mean().item(),
                          "mean": (mean - x0).pow(2).mean().item()}
+    return out
+
+
+@torch.no_grad()
+def condition_usage(model, x0: torch.Tensor, cond: Conditions, region: torch.Tensor, sigmas=(0.6, 0.9),
+                    seed: int = 0) -> dict:
+    """Does a trained model use its object conditions (paper §3.1: per-frame RCM and RCM-cache)?
+
+    Per σ, the mean squared error of the one-step estimate x̂₀ = x_σ − σ v̂ inside `region`
+    (B, 1, T, h, w), e.g. the object's latent positions, with each clip's own conditions ("own")
+    and with the per-frame RCM, the cache, or both taken from the next clip of the batch ("*_swapped";
+    the batch is rolled by one, so clips should differ). A model that ignores a condition scores
+    the same with it swapped; one that relies on it scores worse. Absent conditions are skipped.
+    """
+    if len(x0) < 2:
+        raise ValueError("condition_usage needs at least 2 clips (conditions are swapped between clips)")
+    if region.shape != (x0.shape[0], 1, *x0.shape[2:]) or not region.any():
+        raise ValueError(f"region must be a non-empty (B, 1, T, h, w) mask for latents {tuple(x0.shape)}, "
+                         f"got {tuple(region.shape)}")
+    roll = lambda t: None if t is None else t.roll(1, 0)  # noqa: E731
+    options = {"own": cond}
+    if cond.rcm is not None:
+        options["rcm_swapped"] = replace(cond, rcm=roll(cond.rcm))
+    if cond.cache_rgb is not None:
+        options["cache_swapped"] = replace(cond, cache_rgb=roll(cond.cache_rgb), cache_rcm=roll(cond.cache_rcm))
+    if cond.rcm is not None and cond.cache_rgb is not None:
+        options["both_swapped"] = replace(cond, rcm=roll(cond.rcm), cache_rgb=roll(cond.cache_rgb),
+                                          cache_rcm=roll(cond.cache_rcm))
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(x0.shape, generator=g).to(x0.device)
+    w = region.to(x0.dtype)
+    out = {}
+    for s in sigmas:
+        xs = (1 - s) * x0 + s * noise
+        sigma = torch.full((len(x0),), float(s), device=x0.device)
+        out[float(s)] = {k: ((xs - s * model(xs, sigma, c) - x0).pow(2).mean(1, keepdim=True) * w).sum().item()
+                         / w.sum().item() for k, c in options.items()}
     return out
 
 

@@ -8,8 +8,8 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipe
 from byteloom.model import (ByteLoomModel, Conditions, LatentFusion, PatchCodec, WanVaeCodec, compute_dtype,
                             drop_conditions, load_wan, pack, place, tiny_transformer)
 from byteloom.sample import sample, sample_long
-from byteloom.train import (LatentClips, TrainConfig, add_lora, load_adapters, offloaded_checkpoint, parameter_counts,
-                            save_adapters, train, trainable_state)
+from byteloom.train import (LatentClips, TrainConfig, add_lora, condition_usage, load_adapters, offloaded_checkpoint,
+                            parameter_counts, save_adapters, train, trainable_state)
 
 C, T, V, H, W = 12, 3, 2, 4, 4  # latent channels (patch codec p=2), frames, cache views, latent size
 TARGETS = ["attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0"]
@@ -266,3 +266,28 @@ def test_denoising_error_against_models_that_know_nothing_or_everything():
     oracle = denoising_error(lambda xs, s, c: (xs - x0) / s.view(-1, 1, 1, 1, 1), x0, cond)
     assert all(e["model"] < 1e-10 for e in oracle.values())
     assert keep[0.95]["keep"] > keep[0.95]["mean"] > keep[0.05]["keep"]
+
+
+def test_condition_usage_tells_a_model_that_reads_the_rcm_from_one_that_ignores_it():
+    data = make_data(n=3)
+    x0, cond = data.video, data.cond
+    region = torch.ones(3, 1, T, H, W, dtype=torch.bool)
+
+    def reads_rcm(x, sigma, c):  # knows x0 exactly from the per-frame RCM (the toy data's video = rcm/2 + pose/2)
+        s = sigma.view(-1, 1, 1, 1, 1)
+        return (x - (c.rcm * 0.5 + c.pose * 0.5)) / s
+
+    def ignores(x, sigma, c):
+        return torch.zeros_like(x)
+
+    used = condition_usage(reads_rcm, x0, cond, region, sigmas=(0.5,))[0.5]
+    assert used["own"] < 1e-10 and used["rcm_swapped"] > 0.1 and used["both_swapped"] == pytest.approx(used["rcm_swapped"])
+    assert used["cache_swapped"] < 1e-10  # it never looks at the cache
+    ignored = condition_usage(ignores, x0, cond, region, sigmas=(0.5,))[0.5]
+    assert len(set(ignored.values())) == 1
+    pose_only = drop_conditions(cond, "pose_only")
+    assert set(condition_usage(ignores, x0, pose_only, region)[0.9]) == {"own"}
+    with pytest.raises(ValueError, match="non-empty"):
+        condition_usage(ignores, x0, cond, torch.zeros_like(region))
+    with pytest.raises(ValueError, match="at least 2 clips"):
+        condition_usage(ignores, x0[:1], cond.select(slice(0, 1)), region[:1])

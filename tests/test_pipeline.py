@@ -16,7 +16,7 @@ MICRO = {  # overrides of params.yaml that keep every stage to seconds
               "fusion_hidden": 16},
     "sampler": {"steps": 2, "window": 3},
     "model_lesson": {"size": [16, 16], "frames": 3, "cache_views": 2, "clips": 6, "steps": 4, "batch_size": 2},
-    "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 1, "stage3": 1, "test": 1}},
+    "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 2, "stage3": 2, "test": 2}},
     "curriculum": {"size": [16, 16], "seeds": [0], "base_steps": 2, "steps": {"stage1": 2, "stage2": 2, "stage3": 2},
                    "batch_size": 1, "checkpoint_every": 1},
     "evaluation": {"clips": 1, "cache_sizes": [1, 2]},
@@ -82,6 +82,11 @@ def test_repro_builds_every_output_then_skips_when_nothing_changed(micro_repo):
         assert (tables / f"{name}.tex").read_text().startswith("\\begin{table}")
     assert list(tables.glob("*.png")) and list(tables.glob("*.gif"))
     assert "0.8288" in (tables / "main.md").read_text()  # the paper's value beside ours
+    usage = json.loads((micro_repo / "metrics/condition_usage.json").read_text())
+    assert set(usage) == {"byteloom", "single_view", "pose_only"}
+    assert set(usage["byteloom"]["test"]["mean"]["0.9"]) == {"own", "rcm_swapped", "cache_swapped", "both_swapped"}
+    assert set(usage["pose_only"]["test"]["mean"]["0.9"]) == {"own"}
+    assert "RCM swapped" in (tables / "condition_usage.md").read_text()
     metrics = json.loads((micro_repo / "metrics/rcm.json").read_text())
     assert metrics, "metrics/rcm.json is empty"
     assert list((micro_repo / "figures/01_rcm").glob("*.png")), "no figures written"
