@@ -71,7 +71,7 @@ class TrainConfig:
     ref_dropout: float = 0.1  # drop the reference to allow classifier-free guidance on it
     checkpoint_every: int = 50
     gradient_checkpointing: bool = False
-    offload_activations: bool = False  # with checkpointing: each block's saved input kept on the CPU
+    offload_activations: bool = False  # checkpointing with each block's saved input kept on the CPU (implies it)
     mixed_precision: str = "auto"  # "auto": bf16 on GPU, fp32 on CPU (bf16 is ~26x slower on AVX2 CPUs)
     seed: int = 0
 
@@ -145,7 +145,7 @@ class CurriculumConfig:
     ref_dropout: float  # probability of dropping the reference (classifier-free guidance)
     checkpoint_every: int
     gradient_checkpointing: bool
-    offload_activations: bool  # also keep each checkpointed block's input on the CPU (GPU memory)
+    offload_activations: bool  # checkpointing with each block's input parked on the CPU (implies checkpointing)
     processes: int  # 1: train in the notebook's process; N > 1: `accelerate launch` on N processes (GPUs)
     variants: dict[str, VariantConfig]
 

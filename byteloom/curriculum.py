@@ -226,26 +226,27 @@ def usage_report(cfg: Config, variants, splits=("stage3", "test"), sigmas=(0.6, 
     {variant: {split: {"clips", "object_fraction", "per_seed": {seed: {σ: {option: error}}},
     "mean": {σ: {option: error}}}}}. Stage III's split is what the last stage trained on; the
     test split has held-out objects and identities."""
-    out = {v: {} for v in variants}
-    for split in splits:
-        codec = build_model(cfg.model, seed=cfg.seed)[1]
+    codec = build_model(cfg.model, seed=cfg.seed)[1]
+    sets = {}
+    for split in splits:  # encoded once; each model is loaded once
         a = load_split(cfg.data.root, split, cfg.curriculum.size, cfg.data.cache_views)
-        data = encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"], cache_rgb=a["cache_rgb"],
-                            cache_rcm=a["cache_rcm"])
-        region = object_region(a["rcm"], codec)
-        for v in variants:
-            design = cfg.curriculum.variants[v].design
-            per_seed = {}
-            for seed in cfg.curriculum.seeds:
-                model, _ = run_model(cfg, variant_run(cfg, v).name, seed, train_dir)
-                device = next(model.parameters()).device
-                per_seed[seed] = train_condition_usage(model, data.video.to(device),
-                                                       drop_conditions(data.cond, design).to(device),
-                                                       region.to(device), sigmas)
-            mean = {s: {k: float(np.mean([per_seed[x][s][k] for x in per_seed])) for k in per_seed[cfg.curriculum.seeds[0]][s]}
-                    for s in sigmas}
-            out[v][split] = {"clips": len(data), "object_fraction": region.float().mean().item(),
-                             "per_seed": per_seed, "mean": mean}
+        sets[split] = (encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"], cache_rgb=a["cache_rgb"],
+                                    cache_rcm=a["cache_rcm"]), object_region(a["rcm"], codec))
+    out = {v: {split: {"per_seed": {}} for split in splits} for v in variants}
+    for v in variants:
+        design = cfg.curriculum.variants[v].design
+        for seed in cfg.curriculum.seeds:
+            model, _ = run_model(cfg, variant_run(cfg, v).name, seed, train_dir)
+            device = next(model.parameters()).device
+            for split, (data, region) in sets.items():
+                out[v][split]["per_seed"][seed] = train_condition_usage(
+                    model, data.video.to(device), drop_conditions(data.cond, design).to(device), region.to(device), sigmas)
+        for split, (data, region) in sets.items():
+            per_seed = out[v][split]["per_seed"]
+            first = per_seed[cfg.curriculum.seeds[0]]
+            out[v][split].update(clips=len(data), object_fraction=region.float().mean().item(),
+                                 mean={s: {k: float(np.mean([per_seed[x][s][k] for x in per_seed])) for k in first[s]}
+                                       for s in sigmas})
     return out
 
 

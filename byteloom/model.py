@@ -224,7 +224,15 @@ def half_frozen(model: ByteLoomModel, dtype: torch.dtype) -> None:
 
 def compute_dtype(model: ByteLoomModel) -> torch.dtype | None:
     """The half dtype a model's frozen weights are in (run it under autocast), or None for float32."""
-    return next((p.dtype for p in model.transformer.parameters() if p.dtype in (torch.bfloat16, torch.float16)), None)
+    backbone = getattr(model, "transformer", None)  # anything else (a plain velocity function) runs as it is
+    params = backbone.parameters() if backbone is not None else ()
+    return next((p.dtype for p in params if p.dtype in (torch.bfloat16, torch.float16)), None)
+
+
+def autocast(model: ByteLoomModel, device: torch.device):
+    """The autocast context a model's precision needs: on for a model placed in bf16/fp16, else off."""
+    half = compute_dtype(model)
+    return torch.autocast(device.type, dtype=half or torch.bfloat16, enabled=half is not None)
 
 
 def place(model: ByteLoomModel, codec: nn.Module | None = None, device: str | torch.device | None = None,

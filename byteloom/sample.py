@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
-from .model import ByteLoomModel, Conditions, compute_dtype
+from .model import ByteLoomModel, Conditions, autocast
 
 SCHEDULERS = ("euler", "unipc")
 
@@ -44,10 +44,9 @@ def sample(model: ByteLoomModel, cond: Conditions, frames: int, steps: int = 20,
     cond = cond.to(device)
     known = None if known is None else known.to(device)
     uncond = Conditions(**{**vars(cond), "ref": torch.zeros_like(cond.ref)})
-    half = compute_dtype(model)  # a model placed in mixed precision (`place`) runs under autocast
 
-    def velocity(x, sigma, c):
-        with torch.autocast(device.type, dtype=half, enabled=half is not None):
+    def velocity(x, sigma, c):  # a model placed in mixed precision (`place`) runs under autocast
+        with autocast(model, device):
             return model(x, sigma, c).float()
 
     model.eval()

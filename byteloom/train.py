@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .model import ByteLoomModel, Conditions, LatentFusion, half_frozen
+from .model import ByteLoomModel, Conditions, LatentFusion, autocast, half_frozen
 
 # ---------------------------------------------------------------------------------- LoRA
 
@@ -185,7 +185,9 @@ def denoising_error(model, x0: torch.Tensor, cond: Conditions, sigmas=(0.05, 0.2
     out = {}
     for s in sigmas:
         xs = (1 - s) * x0 + s * noise
-        est = xs - s * model(xs, torch.full((len(x0),), float(s), device=x0.device), cond)
+        with autocast(model, x0.device):
+            v = model(xs, torch.full((len(x0),), float(s), device=x0.device), cond).float()
+        est = xs - s * v
         out[float(s)] = {"model": (est - x0).pow(2).mean().item(), "keep": (xs - x0).pow(2).mean().item(),
                          "mean": (mean - x0).pow(2).mean().item()}
     return out
@@ -223,8 +225,11 @@ def condition_usage(model, x0: torch.Tensor, cond: Conditions, region: torch.Ten
     for s in sigmas:
         xs = (1 - s) * x0 + s * noise
         sigma = torch.full((len(x0),), float(s), device=x0.device)
-        out[float(s)] = {k: ((xs - s * model(xs, sigma, c) - x0).pow(2).mean(1, keepdim=True) * w).sum().item()
-                         / w.sum().item() for k, c in options.items()}
+        out[float(s)] = {}
+        for k, c in options.items():
+            with autocast(model, x0.device):
+                v = model(xs, sigma, c).float()
+            out[float(s)][k] = ((xs - s * v - x0).pow(2).mean(1, keepdim=True) * w).sum().item() / w.sum().item()
     return out
 
 

@@ -219,6 +219,11 @@ def test_a_model_placed_in_bf16_samples_under_autocast_close_to_float32():
     half = sample(m, cond, T, steps=4, scheduler="unipc", seed=0)
     assert half.dtype == torch.float32 and torch.isfinite(half).all()
     assert (half - full).abs().max() < 0.1 * full.abs().max()
+    x0 = torch.randn(2, C, T, H, W, generator=g)
+    two = Conditions(ref=torch.randn(2, C, 1, H, W, generator=g), pose=torch.randn(2, C, T, H, W, generator=g),
+                     rcm=torch.randn(2, C, T, H, W, generator=g))
+    usage = condition_usage(m, x0, two, torch.ones(2, 1, T, H, W, dtype=torch.bool))  # the same autocast
+    assert all(v > 0 for e in usage.values() for v in e.values())
     with pytest.raises(ValueError, match="mixed_precision"):
         place(m, device="cpu", mixed_precision="int8")
 
