@@ -226,18 +226,17 @@ def usage_report(cfg: Config, variants, splits=("stage3", "test"), sigmas=(0.6, 
     {variant: {split: {"clips", "object_fraction", "per_seed": {seed: {σ: {option: error}}},
     "mean": {σ: {option: error}}}}}. Stage III's split is what the last stage trained on; the
     test split has held-out objects and identities."""
-    codec = build_model(cfg.model, seed=cfg.seed)[1]
     sets = {}
-    for split in splits:  # encoded once; each model is loaded once
-        a = load_split(cfg.data.root, split, cfg.curriculum.size, cfg.data.cache_views)
-        sets[split] = (encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"], cache_rgb=a["cache_rgb"],
-                                    cache_rcm=a["cache_rcm"]), object_region(a["rcm"], codec))
     out = {v: {split: {"per_seed": {}} for split in splits} for v in variants}
     for v in variants:
         design = cfg.curriculum.variants[v].design
         for seed in cfg.curriculum.seeds:
-            model, _ = run_model(cfg, variant_run(cfg, v).name, seed, train_dir)
+            model, codec = run_model(cfg, variant_run(cfg, v).name, seed, train_dir)
             device = next(model.parameters()).device
+            for split in splits if not sets else ():  # encoded once, with the first model's codec
+                a = load_split(cfg.data.root, split, cfg.curriculum.size, cfg.data.cache_views)
+                sets[split] = (encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"],
+                                            cache_rgb=a["cache_rgb"], cache_rcm=a["cache_rcm"]), object_region(a["rcm"], codec))
             for split, (data, region) in sets.items():
                 out[v][split]["per_seed"][seed] = train_condition_usage(
                     model, data.video.to(device), drop_conditions(data.cond, design).to(device), region.to(device), sigmas)
