@@ -108,16 +108,15 @@ def main():
         for ck in (False, True):
             specs.append(dict(device="cpu", model="tiny-default", height=64, width=64, frames=9, views=9, rank=16,
                               checkpointing=ck, steps=5))
-    if torch.cuda.is_available() and not args.cpu_wan and args.offload_only:
-        specs = [dict(device="cuda", model="wan-1.3b", height=480, width=832, frames=81, views=v, rank=16,
-                      checkpointing=True, offload=True, steps=2) for v in (9, 4)]
-    elif torch.cuda.is_available() and not args.cpu_wan:  # most important first: 480p, the 12 GB question
+    if torch.cuda.is_available() and not args.cpu_wan:  # most important first: 480p, the 12 GB question
         for (h, w, fr), views, ck in [((480, 832, 81), 9, "offload"), ((480, 832, 81), 4, "offload"),
                                       ((480, 832, 81), 9, True), ((480, 832, 81), 4, True), ((480, 832, 81), 9, False),
                                       ((320, 576, 49), 9, True), ((320, 576, 49), 9, False),
                                       ((256, 448, 33), 9, True), ((256, 448, 33), 9, False)]:
             specs.append(dict(device="cuda", model="wan-1.3b", height=h, width=w, frames=fr, views=views, rank=16,
                               checkpointing=bool(ck), offload=ck == "offload", steps=2))
+        if args.offload_only:
+            specs = [sp for sp in specs if sp.get("offload")]
     key = "cpu_wan" if args.cpu_wan else "gpu_offload" if args.offload_only else "gpu" if args.gpu_only else "all"
     rows = []
     for spec in specs:

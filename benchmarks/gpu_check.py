@@ -27,7 +27,6 @@ import torch
 
 RESULTS = Path(__file__).parent / "results" / "gpu_check.json"
 CUDA = torch.cuda.is_available()
-DEV = torch.device("cuda" if CUDA else "cpu")
 
 
 def peak_gib() -> float | None:
