@@ -10,6 +10,7 @@ Each issue/stage owns one section; a section's dataclass documents its fields.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -20,6 +21,15 @@ import yaml
 
 class ConfigError(ValueError):
     """A params file that does not match the schema below."""
+
+
+# Closed sets of names, defined once here (the modules that use them import them from here).
+STAGES = ("stage1", "stage2", "stage3")  # curriculum stages, paper section 3.3
+DESIGNS = ("rcm_cache", "rcm_only", "single_view", "pose_only")  # conditioning designs (byteloom.model)
+SCHEDULERS = ("euler", "unipc")  # byteloom.sample.make_scheduler
+CODECS = ("patch", "wan_vae")  # byteloom.model.build_model
+DATA_SPLITS = ("stage1", "stage2", "stage3", "test")
+RESERVED_ROWS = ("ground_truth", "reference_repeated", "other_clip")  # rows byteloom.score adds to the variants
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,10 @@ class TrainConfig:
     shift: float = 3.0  # timestep shift s (Wan uses 3-5 at 480p; smaller for tiny latents)
     ref_dropout: float = 0.1  # drop the reference to allow classifier-free guidance on it
     checkpoint_every: int = 50
+    lr_schedule: str = "constant"  # a diffusers.optimization schedule: constant | cosine | linear ...
+    warmup_steps: int = 0  # linear learning-rate warm-up (with every schedule)
+    ema_decay: float = 0.0  # > 0: keep an EMA of the trained weights (diffusers EMAModel) and end on it
+    sigma_sampling: str = "uniform"  # how u in [0, 1] is drawn before Wan's shift: uniform | logit_normal
     gradient_checkpointing: bool = False
     offload_activations: bool = False  # checkpointing with each block's saved input kept on the CPU (implies it)
     mixed_precision: str = "auto"  # "auto": bf16 on GPU, fp32 on CPU (bf16 is ~26x slower on AVX2 CPUs)
@@ -232,8 +246,178 @@ def _build(cls, data, where: str):
 
 
 def config_from_dict(data: dict, source: str = "<dict>") -> Config:
-    """Build a `Config` from an already-parsed mapping (e.g. papermill parameters)."""
-    return _build(Config, data, source)
+    """Build a `Config` from an already-parsed mapping (e.g. papermill parameters), then check every
+    value (`validate`): a bad parameter fails here, before any work, naming its key."""
+    cfg = _build(Config, data, source)
+    validate(cfg, source)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------- value checks
+
+
+def _fail(source: str, key: str, problem: str):
+    raise ConfigError(f"{source}.{key}: {problem}")
+
+
+def _at_least(source: str, key: str, value, low, strict: bool = False) -> None:
+    if value < low or (strict and value == low):
+        _fail(source, key, f"must be {'>' if strict else '>='} {low}, got {value!r}")
+
+
+def _one_of(source: str, key: str, value, allowed) -> None:
+    if value not in allowed:
+        _fail(source, key, f"{value!r} is not one of {list(allowed)}")
+
+
+def _object_name(source: str, key: str, value: str) -> None:
+    """An asset name of `byteloom.assets.ASSETS` or the path of an existing mesh file."""
+    from .assets import ASSETS
+
+    if value not in ASSETS and not Path(value).is_file():
+        _fail(source, key, f"{value!r} is neither a built-in object {list(ASSETS)} nor an existing mesh file")
+
+
+def token_pixels(cfg: "Config") -> tuple[int, int]:
+    """Pixels (h, w) one DiT token covers: codec factor x DiT patch (paper section 3.1). With a
+    Wan2.1 checkpoint the codec is its VAE (8x) and the patch comes from its transformer config."""
+    m = cfg.model
+    if m.codec == "wan_vae":
+        patch = (1, 2, 2)
+        conf = Path(m.checkpoint or "") / "transformer" / "config.json"
+        if m.checkpoint and conf.is_file():
+            import json
+
+            patch = tuple(json.loads(conf.read_text()).get("patch_size", patch))
+        return 8 * patch[1], 8 * patch[2]
+    return m.codec_patch * m.patch[1], m.codec_patch * m.patch[2]
+
+
+def validate(cfg: "Config", source: str = "<dict>") -> None:
+    """Check every value of a typed config: ranges, closed sets of names, sizes the codec and DiT
+    can tile, and the curriculum's variants (each a valid plan). Raises `ConfigError` naming the
+    key, the value and what is allowed."""
+    from .motion import list_motions
+    from .rcm import VIEW_LAYOUTS
+
+    r, m, s, ml, d, cu, ev, va = (cfg.rcm, cfg.model, cfg.sampler, cfg.model_lesson, cfg.data, cfg.curriculum,
+                                  cfg.evaluation, cfg.validation)
+    # rcm
+    _object_name(source, "rcm.object", r.object)
+    for i, v in enumerate(r.size):
+        _at_least(source, f"rcm.size[{i}]", v, 1)
+    if not 0 < r.fov_deg < 180:
+        _fail(source, "rcm.fov_deg", f"must be in (0, 180) degrees, got {r.fov_deg}")
+    _at_least(source, "rcm.cache_views", r.cache_views, 1)
+    _one_of(source, "rcm.cache_layout", r.cache_layout, VIEW_LAYOUTS)
+    for i, v in enumerate(r.coverage_views):
+        _at_least(source, f"rcm.coverage_views[{i}]", v, 1)
+    for i, v in enumerate(r.coverage_layouts):
+        _one_of(source, f"rcm.coverage_layouts[{i}]", v, VIEW_LAYOUTS)
+    for i, v in enumerate(r.coverage_objects):
+        _object_name(source, f"rcm.coverage_objects[{i}]", v)
+    _at_least(source, "rcm.trajectory_frames", r.trajectory_frames, 1)
+    # model
+    _one_of(source, "model.codec", m.codec, CODECS)
+    if m.checkpoint is not None and not Path(m.checkpoint).is_dir():
+        _fail(source, "model.checkpoint", f"{m.checkpoint!r} is not a folder (a local diffusers-format Wan2.1 "
+                                          "checkpoint with transformer/ and vae/; null for the tiny model)")
+    if m.codec == "wan_vae" and m.checkpoint is None:
+        _fail(source, "model.codec", "'wan_vae' needs model.checkpoint (the VAE comes with the Wan2.1 checkpoint)")
+    for key in ("codec_patch", "heads", "head_dim", "layers", "ffn_dim", "text_dim", "text_len", "fusion_hidden",
+                "lora_rank"):
+        _at_least(source, f"model.{key}", getattr(m, key), 1)
+    for i, v in enumerate(m.patch):
+        _at_least(source, f"model.patch[{i}]", v, 1)
+    _at_least(source, "model.lora_alpha", m.lora_alpha, 0, strict=True)
+    if not m.lora_targets:
+        _fail(source, "model.lora_targets", "must name at least one module (e.g. attn1.to_q)")
+    # sampler
+    _one_of(source, "sampler.scheduler", s.scheduler, SCHEDULERS)
+    _at_least(source, "sampler.steps", s.steps, 1)
+    _at_least(source, "sampler.shift", s.shift, 0, strict=True)
+    _at_least(source, "sampler.guidance", s.guidance, 0, strict=True)
+    _at_least(source, "sampler.window", s.window, 1)
+    if not 0 <= s.overlap < s.window:
+        _fail(source, "sampler.overlap", f"must satisfy 0 <= overlap < window ({s.window}), got {s.overlap}")
+    # sizes the codec and the DiT tile exactly, and frame counts the codec can compress
+    th, tw = token_pixels(cfg)
+    for key, (h, w) in (("curriculum.size", cu.size), ("model_lesson.size", ml.size)):
+        if h < 1 or w < 1 or h % th or w % tw:
+            _fail(source, key, f"{[h, w]} must be positive multiples of {th}x{tw} px (codec factor x DiT patch)")
+    if m.codec == "wan_vae":
+        for key, t in (("data.frames", d.frames), ("model_lesson.frames", ml.frames)):
+            if (t - 1) % 4:
+                _fail(source, key, f"{t} frames: the Wan VAE needs 4k + 1 frames (e.g. 9, 17, 33, 81)")
+    # model lesson
+    _object_name(source, "model_lesson.object", ml.object)
+    for key in ("frames", "cache_views", "batch_size"):
+        _at_least(source, f"model_lesson.{key}", getattr(ml, key), 1)
+    _at_least(source, "model_lesson.clips", ml.clips, 5)  # the last 4 are held out for sampling
+    _at_least(source, "model_lesson.steps", ml.steps, 0)
+    _at_least(source, "model_lesson.lr", ml.lr, 0, strict=True)
+    # data
+    for i, v in enumerate(d.size):
+        _at_least(source, f"data.size[{i}]", v, 1)
+    for key in ("frames", "cache_views", "train_identities", "test_identities"):
+        _at_least(source, f"data.{key}", getattr(d, key), 1)
+    _at_least(source, "data.fps", d.fps, 0, strict=True)
+    _at_least(source, "data.object_extent", d.object_extent, 0, strict=True)
+    if set(d.clips) != set(DATA_SPLITS):
+        _fail(source, "data.clips", f"must give clips for exactly {list(DATA_SPLITS)}, got {list(d.clips)}")
+    for k, v in d.clips.items():
+        _at_least(source, f"data.clips.{k}", v, 1)
+    for key in ("train_objects", "test_objects"):
+        if not getattr(d, key):
+            _fail(source, f"data.{key}", "must name at least one object")
+        for i, v in enumerate(getattr(d, key)):
+            _object_name(source, f"data.{key}[{i}]", v)
+    motions = list_motions()
+    if not d.motions:
+        _fail(source, "data.motions", f"must name at least one motion of {motions}")
+    for i, v in enumerate(d.motions):
+        _one_of(source, f"data.motions[{i}]", v, motions)
+    # curriculum
+    if cu.size[0] > d.size[0] or cu.size[1] > d.size[1]:
+        _fail(source, "curriculum.size", f"{list(cu.size)} exceeds data.size {list(d.size)} (clips are downscaled)")
+    if not cu.seeds:
+        _fail(source, "curriculum.seeds", "must list at least one seed")
+    if len(set(cu.seeds)) != len(cu.seeds):
+        _fail(source, "curriculum.seeds", f"{list(cu.seeds)} repeats a seed (each seed is one training run)")
+    _at_least(source, "curriculum.base_steps", cu.base_steps, 0)
+    if set(cu.steps) != set(STAGES):
+        _fail(source, "curriculum.steps", f"must give steps for exactly {list(STAGES)}, got {list(cu.steps)}")
+    for k, v in cu.steps.items():
+        _at_least(source, f"curriculum.steps.{k}", v, 0)
+    for key in ("base_lr", "lr", "shift"):
+        _at_least(source, f"curriculum.{key}", getattr(cu, key), 0, strict=True)
+    for key in ("batch_size", "grad_accum", "checkpoint_every", "processes"):
+        _at_least(source, f"curriculum.{key}", getattr(cu, key), 1)
+    if not 0 <= cu.ref_dropout < 1:
+        _fail(source, "curriculum.ref_dropout", f"must satisfy 0 <= ref_dropout < 1, got {cu.ref_dropout}")
+    if not cu.variants:
+        _fail(source, "curriculum.variants", "must define at least one variant")
+    for key, v in cu.variants.items():
+        _one_of(source, f"curriculum.variants.{key}.design", v.design, DESIGNS)
+        if not re.fullmatch(r"[A-Za-z0-9_]+", key) or key in RESERVED_ROWS or re.fullmatch(r"byteloom_cache\d+", key):
+            _fail(source, f"curriculum.variants.{key}", "a variant name must be letters, digits and _, and not one of "
+                                                        f"the evaluation's own rows {list(RESERVED_ROWS)} or byteloom_cache<k>")
+        if not v.stages or any(x not in STAGES for x in v.stages) or list(v.stages) != sorted(set(v.stages), key=STAGES.index):
+            _fail(source, f"curriculum.variants.{key}.stages", f"{list(v.stages)} must be stages of {list(STAGES)}, "
+                                                                "each at most once, in curriculum order")
+    # evaluation, validation
+    if ev.cache_sizes and "byteloom" not in cu.variants:
+        _fail(source, "evaluation.cache_sizes", "the cache-size rows sample the `byteloom` variant, which "
+                                                "curriculum.variants does not define")
+    if not 1 <= ev.clips <= d.clips["test"]:
+        _fail(source, "evaluation.clips", f"must be in 1..data.clips.test ({d.clips['test']}), got {ev.clips}")
+    for i, k in enumerate(ev.cache_sizes):
+        if not 1 <= k <= d.cache_views:
+            _fail(source, f"evaluation.cache_sizes[{i}]", f"must be in 1..data.cache_views ({d.cache_views}), got {k}")
+    if not 1 <= va.clips <= d.clips["test"]:
+        _fail(source, "validation.clips", f"must be in 1..data.clips.test ({d.clips['test']}), got {va.clips}")
+    if not va.strengths or va.strengths[0] != 0 or any(not 0 <= x <= 1 for x in va.strengths):
+        _fail(source, "validation.strengths", f"must start at 0.0 and lie in [0, 1], got {list(va.strengths)}")
 
 
 def load_config(path: str | Path = "params.yaml") -> Config:

@@ -32,14 +32,14 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .config import Config, TrainConfig
+from .config import STAGES, Config, TrainConfig
 from .data import load_clip
-from .model import VARIANTS, ByteLoomModel, Conditions, LatentFusion, build_model, drop_conditions, load_wan, place
+from .model import ByteLoomModel, Conditions, LatentFusion, build_model, drop_conditions, load_wan, place
 from .sample import sample_long
-from .train import LatentClips, add_lora, encode_clips, load_adapters, save_adapters, tensor_to_frames, train
+from .train import (LatentClips, add_lora, discard_checkpoint, encode_clips, load_adapters, save_adapters,
+                    tensor_to_frames, train)
 from .train import condition_usage as train_condition_usage
 
-STAGES = ("stage1", "stage2", "stage3")
 ROMAN = {"stage1": "I", "stage2": "II", "stage3": "III"}
 BASE = "base"
 TRAIN_DIR = Path("build/train")  # run outputs (adapters, loss curves): DVC outs
@@ -71,13 +71,7 @@ def run_name(design: str, stages) -> str:
 def plan_runs(cfg: Config) -> dict[str, Run]:
     """Every run the variants of `curriculum.variants` need, shared prefixes once, parents first."""
     runs: dict[str, Run] = {}
-    for key, v in cfg.curriculum.variants.items():
-        if v.design not in VARIANTS:
-            raise ValueError(f"curriculum.variants.{key}.design: {v.design!r} is not one of {VARIANTS}")
-        bad = [s for s in v.stages if s not in STAGES]
-        if bad or not v.stages or list(v.stages) != sorted(set(v.stages), key=STAGES.index):
-            raise ValueError(f"curriculum.variants.{key}.stages: {list(v.stages)} must be stages of {STAGES}, "
-                             "each at most once, in curriculum order")
+    for v in cfg.curriculum.variants.values():  # designs and stage orders were checked by load_config
         for k in range(1, len(v.stages) + 1):
             name = run_name(v.design, v.stages[:k])
             design = "pose_only" if v.stages[:k] == ("stage1",) else v.design
@@ -289,6 +283,7 @@ def pretrain_base(cfg: Config, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKP
     model.transformer.save_pretrained(out / "transformer")
     save_file({"null_text": model.null_text.detach().contiguous()}, out / "null_text.safetensors")
     shutil.copy(Path(ckpt_dir) / BASE / "loss.csv", out / "loss.csv")
+    discard_checkpoint(Path(ckpt_dir) / BASE)  # finished: a rerun trains again
     return {**result, "clips": len(data), "lr": tc.lr}
 
 
@@ -308,6 +303,7 @@ def train_stage(cfg: Config, name: str, seed: int, train_dir: Path = TRAIN_DIR, 
         out = Path(train_dir) / name / f"seed{seed}"
         save_adapters(model, out / "adapters")
         shutil.copy(work / "loss.csv", out / "loss.csv")
+        discard_checkpoint(work)  # finished: a rerun (`dvc repro -f`) trains again
     return {**result, "clips": len(data)}
 
 
@@ -321,6 +317,7 @@ def run_summary(cfg: Config, name: str, results: dict[int, dict]) -> dict:
         "seeds": seeds, "seconds_per_seed": [round(results[s]["seconds"], 2) for s in seeds],
         "final_loss_per_seed": [results[s]["final_loss"] for s in seeds],
         "resumed_from_per_seed": [results[s]["resumed_from"] for s in seeds],
+        "start_per_seed": [results[s].get("start", "fresh") for s in seeds],
         "torch_threads": torch.get_num_threads(), "processes": results[seeds[0]].get("processes", 1),
     }
 
@@ -357,7 +354,7 @@ def train_run(cfg: Config, name: str, progress: bool = True) -> dict:
         if cfg.model.checkpoint is not None:  # paper scale: the base is the real checkpoint
             write_json(TRAIN_DIR / BASE / "base.json", {"checkpoint": cfg.model.checkpoint})
             results = {cfg.seed: {"steps": 0, "final_loss": None, "seconds": 0.0, "resumed_from": 0, "clips": 0,
-                                  "is_main_process": True}}
+                                  "start": "Wan2.1 checkpoint, not trained", "is_main_process": True}}
         else:
             results = {cfg.seed: pretrain_base(cfg, progress=progress)}
     else:

@@ -20,6 +20,8 @@ frames are zero.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,10 +95,17 @@ def read_bop_scene(folder: str | Path, obj_id: int | None = None) -> tuple[dict[
     of the scene; an error if there are several and none is chosen).
     """
     folder = Path(folder)
-    gt, cam = _read_json(folder / "scene_gt.json"), _read_json(folder / "scene_camera.json")
+    gt = _read_json(folder / "scene_gt.json", 'BOP poses {"<frame>": [{"cam_R_m2c", "cam_t_m2c", "obj_id"}]}')
+    cam = _read_json(folder / "scene_camera.json", 'BOP cameras {"<frame>": {"cam_K": [9 numbers]}}')
+    for name, doc, inner in (("scene_gt.json", gt, list), ("scene_camera.json", cam, dict)):
+        if not isinstance(doc, dict) or not all(isinstance(v, inner) for v in doc.values()) \
+                or not all(str(k).isdigit() for k in doc):
+            raise ClipError(f"{folder / name}: expected an object of frame ids to {inner.__name__}s (BOP layout)")
     poses, Ks = {}, {}
     for key, entries in gt.items():
         where = f"{folder / 'scene_gt.json'}[{key}]"
+        if not all(isinstance(e, dict) for e in entries):
+            raise ClipError(f"{where}: expected a list of objects with cam_R_m2c, cam_t_m2c, obj_id")
         if obj_id is None:
             ids = sorted({e.get("obj_id") for e in entries})
             if len(ids) > 1:
@@ -144,13 +153,21 @@ def write_bop_model(path: str | Path, mesh: trimesh.Trimesh) -> None:
     path.write_bytes(data)
 
 
-def _read_json(path: Path):
+def _read_json(path: Path, expected: str = "a JSON document"):
     if not path.is_file():
-        raise ClipError(f"{path}: file missing")
+        raise ClipError(f"{path}: file missing (expected {expected})")
     try:
         return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ClipError(f"{path}: not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ClipError(f"{path}: not valid JSON ({e}); expected {expected}") from None
+
+
+def _damaged(path: Path, expected: str, e: Exception) -> ClipError:
+    """The error for a file that exists but cannot be read: names the file, the cause, what was
+    expected and how to get a good copy back."""
+    return ClipError(f"{path}: damaged or truncated ({type(e).__name__}: {e}); expected {expected}. "
+                     "Regenerate the clip (`dvc repro data@<split>`; `dvc status` lists changed data) "
+                     "or import it again (byteloom.data.import_clip)")
 
 
 # ---------------------------------------------------------------------------------- write / read
@@ -188,24 +205,31 @@ def load_clip(path: str | Path) -> Clip:
     folder = Path(path)
     if not folder.is_dir():
         raise ClipError(f"{folder}: clip folder not found")
-    meta = _read_json(folder / "meta.json")
+    meta = _read_json(folder / "meta.json", f"the clip's metadata with keys {list(META_KEYS)}")
+    if not isinstance(meta, dict):
+        raise ClipError(f"{folder / 'meta.json'}: expected a JSON object with keys {list(META_KEYS)}")
     missing = [k for k in META_KEYS if k not in meta]
     if missing or meta.get("format") != FORMAT:
         raise ClipError(f"{folder / 'meta.json'}: not a {FORMAT} clip (missing keys {missing}, format {meta.get('format')!r})")
+    for key in ("num_frames", "height", "width"):
+        if not isinstance(meta[key], int) or isinstance(meta[key], bool) or meta[key] < 1:
+            raise ClipError(f"{folder / 'meta.json'}: '{key}' must be a positive integer, got {meta[key]!r}")
     n = meta["num_frames"]
     frames = _load_frames(folder / "frames.npz", n, (meta["height"], meta["width"]))
-    ref_path = folder / "reference.png"
-    if not ref_path.is_file():
-        raise ClipError(f"{ref_path}: file missing")
-    reference = np.asarray(Image.open(ref_path).convert("RGB"))
+    reference = _load_image(folder / "reference.png", (meta["height"], meta["width"]))
     body, hands = _load_keypoints(folder / "openpose", n)
     poses_by_frame, K_by_frame = ({}, {})
     has_object = (folder / "scene_gt.json").exists()
     if has_object:
         poses_by_frame, K_by_frame = read_bop_scene(folder)
     else:
-        K_by_frame = {int(k): check_intrinsics(np.reshape(v["cam_K"], (3, 3)))
-                      for k, v in _read_json(folder / "scene_camera.json").items()}
+        cam_path = folder / "scene_camera.json"
+        cams = _read_json(cam_path, 'BOP cameras {"<frame>": {"cam_K": [9 numbers], "depth_scale": 1.0}}')
+        try:
+            K_by_frame = {int(k): check_intrinsics(np.reshape(np.asarray(v["cam_K"], float), (3, 3)))
+                          for k, v in cams.items()}
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise ClipError(f"{cam_path}: expected {{\"<frame>\": {{\"cam_K\": [9 numbers]}}}} per frame ({e})") from None
     if sorted(K_by_frame) != list(range(n)):
         raise ClipError(f"{folder / 'scene_camera.json'}: has {len(K_by_frame)} frames, meta.json says {n}")
     clip = Clip(meta=meta, rgb=frames.pop("rgb"), rcm=frames.pop("rcm"), skeleton=frames.pop("skeleton"),
@@ -214,17 +238,45 @@ def load_clip(path: str | Path) -> Clip:
         if sorted(poses_by_frame) != list(range(n)):
             raise ClipError(f"{folder / 'scene_gt.json'}: has poses for {len(poses_by_frame)} frames, meta.json says {n}")
         clip.poses = np.stack([poses_by_frame[t] for t in range(n)])
-        clip.mesh = read_bop_model(folder / "object.ply")
-        if (folder / "rcm_cache.npz").exists():
-            clip.cache = RcmCache.load(folder / "rcm_cache.npz")
+        ply = folder / "object.ply"
+        if not ply.is_file():
+            raise ClipError(f"{ply}: file missing (expected the object's BOP model, PLY in mm; scene_gt.json names an object)")
+        try:
+            clip.mesh = read_bop_model(ply)
+        except ValueError as e:
+            raise _damaged(ply, "a BOP model: a triangle mesh in millimetres", e) from None
+        cache_path = folder / "rcm_cache.npz"
+        if cache_path.exists():
+            try:
+                clip.cache = RcmCache.load(cache_path)
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, TypeError) as e:
+                raise _damaged(cache_path, "an RCM-cache archive (byteloom.rcm.RcmCache.save)", e) from None
     return clip
 
 
-def _load_frames(path: Path, n: int, size) -> dict:
+def _load_image(path: Path, size) -> np.ndarray:
+    """The reference image: an RGB image of the clip's size."""
     if not path.is_file():
-        raise ClipError(f"{path}: file missing")
-    with np.load(path) as z:
-        arrays = {k: z[k] for k in z.files}
+        raise ClipError(f"{path}: file missing (expected the human reference image, PNG {size[0]}x{size[1]})")
+    try:
+        with Image.open(path) as im:
+            image = np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as e:  # PIL: UnidentifiedImageError is an OSError; truncated data
+        raise _damaged(path, f"a PNG image of {size[0]}x{size[1]} px", e) from None
+    if image.shape[:2] != tuple(size):
+        raise ClipError(f"{path}: image is {image.shape[0]}x{image.shape[1]} px, meta.json says {size[0]}x{size[1]}")
+    return image
+
+
+def _load_frames(path: Path, n: int, size) -> dict:
+    expected = f"an .npz archive with uint8 arrays rgb, rcm, skeleton of shape ({n}, {size[0]}, {size[1]}, 3)"
+    if not path.is_file():
+        raise ClipError(f"{path}: file missing (expected {expected})")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise _damaged(path, expected, e) from None
     for name, dtype in {**FRAME_ARRAYS, **OPTIONAL_ARRAYS}.items():
         if name not in arrays:
             if name in FRAME_ARRAYS:
@@ -248,7 +300,11 @@ def _load_keypoints(folder: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
         raise ClipError(f"{folder}: has {len(files)} keypoint files, expected {n} (one per frame)")
     body, hands = np.zeros((n, 18, 3)), np.zeros((n, 2, 21, 3))
     for t, f in enumerate(files):
-        people = openpose.read_openpose_json(f)
+        try:
+            people = openpose.read_openpose_json(f)
+        except ValueError as e:  # the reader's message names the file and the problem
+            raise ClipError(f"{e} (expected OpenPose's --write_json layout: 'people' with "
+                            "pose_keypoints_2d of 18 x [x, y, c], optional hand_*_keypoints_2d of 21 x [x, y, c])") from None
         if people:
             p = people[0]
             body[t] = p.body

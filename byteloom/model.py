@@ -26,6 +26,8 @@ from diffusers import AutoencoderKLWan, ModelMixin, WanTransformer3DModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from torch import nn
 
+from .config import DESIGNS
+
 # ---------------------------------------------------------------------------------- codecs
 
 
@@ -105,7 +107,7 @@ class Conditions:
         return Conditions(**{k: (v[index] if v is not None else None) for k, v in vars(self).items()})
 
 
-VARIANTS = ("rcm_cache", "rcm_only", "single_view", "pose_only")
+VARIANTS = DESIGNS  # byteloom.config.DESIGNS: the one list of conditioning designs
 
 
 def drop_conditions(cond: Conditions, variant: str) -> Conditions:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
+from .config import SCHEDULERS
 from .model import ByteLoomModel, Conditions, autocast
 
-SCHEDULERS = ("euler", "unipc")
 
 
 def make_scheduler(name: str, shift: float):

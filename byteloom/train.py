@@ -2,8 +2,12 @@
 
     x_σ = (1 − σ) x₀ + σ ε,   the model predicts v = ε − x₀,   loss = ‖v̂ − v‖² on video frames.
 
-σ is drawn uniformly and shifted towards noise as Wan does: σ = s u / (1 + (s − 1) u).
-Only the LoRA layers (peft), the fusion MLP and the null prompt train; the backbone is frozen.
+u ∈ [0, 1] is drawn uniformly (or logit-normal, as SD3 trains) and shifted towards noise as Wan
+does: σ = s u / (1 + (s − 1) u). Only the LoRA layers (peft), the fusion MLP and the null prompt
+train; the backbone is frozen (the tiny base's pretraining trains it in full). Optional, as the
+field trains small diffusion models: a learning-rate schedule with warm-up (`diffusers.optimization`)
+and an exponential moving average of the trained weights (`diffusers.training_utils.EMAModel`),
+which the run ends on (the saved weights are the EMA's).
 
 Runs are deterministic per step: the batch and the noise of step k come from a generator seeded
 by (seed, k), so a run killed and resumed from its checkpoint reaches the same parameters as an
@@ -25,6 +29,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint
 from accelerate import Accelerator
 from diffusers import WanPipeline
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
 from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
@@ -160,10 +166,23 @@ def shifted_sigmas(u: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * u / (1 + (shift - 1) * u)
 
 
+SIGMA_SAMPLING = ("uniform", "logit_normal")
+
+
+def draw_u(b: int, generator: torch.Generator, how: str = "uniform") -> torch.Tensor:
+    """u ∈ (0, 1) before the shift: uniform, or logit-normal (SD3: sigmoid of a standard normal,
+    which puts more steps at mid noise and fewer at the extremes)."""
+    if how == "uniform":
+        return torch.rand(b, generator=generator)
+    if how == "logit_normal":
+        return torch.sigmoid(torch.randn(b, generator=generator))
+    raise ValueError(f"sigma_sampling {how!r} is not one of {SIGMA_SAMPLING}")
+
+
 def flow_matching_loss(model, x0: torch.Tensor, cond: Conditions, generator: torch.Generator, cfg: TrainConfig):
     """One rectified-flow loss on the video frames (module docstring)."""
     b = x0.shape[0]
-    sigma = shifted_sigmas(torch.rand(b, generator=generator), cfg.shift).to(x0.device)
+    sigma = shifted_sigmas(draw_u(b, generator, cfg.sigma_sampling), cfg.shift).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     keep = (torch.rand(b, generator=generator) >= cfg.ref_dropout).to(x0.device)
     cond = Conditions(**{**vars(cond), "ref": cond.ref * keep.view(b, 1, 1, 1, 1)})
@@ -242,6 +261,23 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def code_digest() -> str:
+    """Hash of the code that defines a run: every source file of the `byteloom` package (model,
+    loss, fusion, conditioning, data loading...) and the versions of torch, diffusers and peft.
+    A checkpoint written by other code is never resumed: changed code retrains from scratch."""
+    import diffusers
+    import peft
+
+    h = hashlib.sha256(f"torch {torch.__version__} diffusers {diffusers.__version__} peft {peft.__version__}".encode())
+    for f in sorted(PACKAGE_DIR.rglob("*.py")):
+        h.update(f.relative_to(PACKAGE_DIR).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def trainable_state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -274,10 +310,14 @@ def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: st
     """Train `model`'s trainable parameters for `cfg.steps` steps; resumable from `workdir`.
 
     Writes `workdir/checkpoint.pt` every `cfg.checkpoint_every` steps and `workdir/loss.csv`.
-    A run is identified by `run_id`, `cfg`, the data and the model's starting weights
-    (`start_digest`); a checkpoint of another run is not resumed but moved aside to
-    `checkpoint.pt.stale`. Returns {"steps", "final_loss", "seconds", "resumed_from"}; "seconds"
-    counts this call's training only.
+    A checkpoint exists only while a run is unfinished: the caller removes it once the run's
+    outputs are written (`discard_checkpoint`), so a finished run is never resumed and a rerun
+    trains from scratch. A run is identified by `run_id`, `cfg`, the data, the model's starting
+    weights (`start_digest`) and the code (`code_digest`); a checkpoint of another run is not
+    resumed but moved aside to `checkpoint.pt.stale`, and the result says why.
+    Returns {"steps", "final_loss", "seconds", "resumed_from", "start"}: "start" is "fresh",
+    "resumed at step k" or "fresh (checkpoint of other <parts> set aside)", parts among run,
+    config, inputs (data and starting weights) and code; "seconds" counts this call only.
     Raises FloatingPointError on a non-finite loss (nothing further is written).
     """
     workdir = Path(workdir)
@@ -293,17 +333,31 @@ def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: st
         model.transformer.enable_gradient_checkpointing()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    run = fingerprint(run_id, asdict(cfg), start_digest(model, data))
-    start, log = 0, []
+    schedule = "constant_with_warmup" if cfg.lr_schedule == "constant" and cfg.warmup_steps else cfg.lr_schedule
+    sched = get_scheduler(schedule, opt, num_warmup_steps=cfg.warmup_steps, num_training_steps=max(cfg.steps, 1))
+    ema = EMAModel(params, decay=cfg.ema_decay) if cfg.ema_decay > 0 else None
+    identity = {"run": run_id, "config": fingerprint(asdict(cfg)), "inputs": start_digest(model, data),
+                "code": code_digest()}
+    run = fingerprint(identity)
+    start, log, how = 0, [], "fresh"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt.get("run") == run:
             model.load_state_dict(ckpt["trainable"], strict=False)
             opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["lr_schedule"])
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
             start, log = ckpt["step"], ckpt["log"]
+            how = f"resumed at step {start}"
         else:
+            old = ckpt.get("identity", {})
+            changed = [k for k in identity if old.get(k) != identity[k]] or ["unknown"]
             os.replace(ckpt_path, workdir / "checkpoint.pt.stale")
+            how = f"fresh (checkpoint of other {'/'.join(changed)} set aside)"
     model, opt = accelerator.prepare(model, opt)
+    if ema is not None:
+        ema.to(accelerator.device)
     model.train()
     t0 = time.time()
     bar = tqdm(range(start, cfg.steps), desc=desc, initial=start, total=cfg.steps, dynamic_ncols=True,
@@ -323,26 +377,39 @@ def train(model: ByteLoomModel, data: LatentClips, cfg: TrainConfig, workdir: st
             total += loss.item() / cfg.grad_accum
         accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
         opt.step()
+        sched.step()
         opt.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(params)
         log.append((step + 1, total))
         bar.set_postfix(loss=f"{total:.4f}", refresh=False)
         if accelerator.is_main_process and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-            _save_checkpoint(ckpt_path, run, step + 1, accelerator.unwrap_model(model), opt, log)
+            _save_checkpoint(ckpt_path, run, identity, step + 1, accelerator.unwrap_model(model), opt, log,
+                             lr_schedule=sched.state_dict(), ema=None if ema is None else ema.state_dict())
     bar.close()
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_loss_csv(workdir / "loss.csv", log)
     model = accelerator.unwrap_model(model)
+    if ema is not None:  # the run ends on the averaged weights: they are what gets saved and sampled
+        ema.copy_to(params)
     model.eval()
     return {"steps": cfg.steps, "final_loss": log[-1][1] if log else None, "seconds": time.time() - t0,
-            "resumed_from": start, "processes": accelerator.num_processes, "is_main_process": accelerator.is_main_process}
+            "resumed_from": start, "start": how, "processes": accelerator.num_processes, "is_main_process": accelerator.is_main_process}
 
 
-def _save_checkpoint(path: Path, run: str, step: int, model, opt, log) -> None:
+def _save_checkpoint(path: Path, run: str, identity: dict, step: int, model, opt, log, **states) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"run": run, "step": step, "trainable": trainable_state(model), "optimizer": opt.state_dict(),
-                "log": list(log)}, tmp)
+    torch.save({"run": run, "identity": identity, "step": step, "trainable": trainable_state(model),
+                "optimizer": opt.state_dict(), "log": list(log), **states}, tmp)
     os.replace(tmp, path)
+
+
+def discard_checkpoint(workdir: str | Path) -> None:
+    """Mark a run finished once its outputs are written: its checkpoints go, so it is never resumed
+    (a forced rerun, `dvc repro -f`, trains again instead of returning the old result)."""
+    for name in ("checkpoint.pt", "checkpoint.pt.stale", "checkpoint.tmp"):
+        Path(workdir, name).unlink(missing_ok=True)
 
 
 def write_loss_csv(path: Path, log) -> None:

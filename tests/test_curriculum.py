@@ -9,7 +9,7 @@ import yaml
 
 from byteloom import curriculum as C
 from byteloom import mani4d
-from byteloom.config import config_from_dict
+from byteloom.config import ConfigError, config_from_dict
 from byteloom.train import LatentClips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +29,7 @@ def micro(tmp: Path, as_dict: bool = False, **curriculum):
     p["curriculum"].update(size=[16, 16], seeds=[0], base_steps=3, steps={"stage1": 3, "stage2": 3, "stage3": 3},
                            batch_size=2, checkpoint_every=2, **curriculum)
     p["evaluation"].update(clips=1, cache_sizes=[1])
+    p["validation"].update(clips=1)
     p["sampler"].update(steps=2)
     return p if as_dict else config_from_dict(p, "micro")
 
@@ -60,22 +61,24 @@ def test_the_plan_shares_prefixes_and_matches_dvc_yaml():
     assert set(dvc_runs) == set(plan), "dvc.yaml train foreach must list exactly the runs of plan_runs(params.yaml)"
     for name, item in dvc_runs.items():
         assert (item["stage"], item["design"], item["parent"]) == (plan[name].stage, plan[name].design, plan[name].parent)
-    evaluated = set(stages["evaluate"]["foreach"]) | {"ground_truth"}
-    from byteloom.score import variants
-    assert evaluated == set(variants(cfg))
+    evaluated = set(stages["evaluate"]["foreach"]) | {"ground_truth"} | set(stages["evaluate_sanity"]["foreach"])
+    from byteloom.score import SANITY, variants
+    assert evaluated == set(variants(cfg)) and set(stages["evaluate_sanity"]["foreach"]) == set(SANITY)
+    eval_files = {f"metrics/eval/{v}.json" for v in variants(cfg)}
+    assert eval_files <= set(stages["tables"]["deps"]), "the tables stage must depend on every evaluation file"
     for v, item in stages["evaluate"]["foreach"].items():
         assert item["run"] == C.variant_run(cfg, v.split("_cache")[0]).name
 
 
-def test_bad_variants_are_rejected_with_the_key(tmp_path):
+def test_bad_variants_are_rejected_with_the_key_when_params_load(tmp_path):
     p = copy.deepcopy(PARAMS)
     p["curriculum"]["variants"]["byteloom"]["stages"] = ["stage3", "stage1"]
-    with pytest.raises(ValueError, match="variants.byteloom.stages"):
-        C.plan_runs(config_from_dict(p))
+    with pytest.raises(ConfigError, match="variants.byteloom.stages"):
+        config_from_dict(p)
     p = copy.deepcopy(PARAMS)
     p["curriculum"]["variants"]["byteloom"]["design"] = "mystery"
-    with pytest.raises(ValueError, match="variants.byteloom.design"):
-        C.plan_runs(config_from_dict(p))
+    with pytest.raises(ConfigError, match="variants.byteloom.design"):
+        config_from_dict(p)
 
 
 def test_stage_two_starts_from_stage_one(world):
@@ -119,7 +122,8 @@ def test_a_killed_stage_resumes_to_the_same_adapters(world, monkeypatch):
     assert not (killed["train_dir"] / "rcm_cache-I-II").exists()  # nothing half-written
     monkeypatch.setattr(C, "split_latents", real)
     info = C.train_stage(cfg, "rcm_cache-I-II", 0, progress=False, **killed)
-    assert info["resumed_from"] == 2
+    assert info["resumed_from"] == 2 and info["start"] == "resumed at step 2"
+    assert not (killed["ckpt_dir"] / "rcm_cache-I-II/seed0/checkpoint.pt").exists()  # finished: no checkpoint left
     a = (straight["train_dir"] / "rcm_cache-I-II/seed0/adapters/pytorch_lora_weights.safetensors").read_bytes()
     b = (killed["train_dir"] / "rcm_cache-I-II/seed0/adapters/pytorch_lora_weights.safetensors").read_bytes()
     assert a == b
@@ -140,12 +144,47 @@ def test_a_diverging_stage_stops_without_writing_adapters(world, monkeypatch):
     assert not (dirs["train_dir"] / "rcm_cache-III").exists()
 
 
-def test_changed_data_does_not_resume_a_finished_run(world, monkeypatch):
+def test_a_finished_run_is_retrained_not_resumed(world):
+    """A rerun of a finished run (`dvc repro -f`) trains again, to the same adapters."""
     cfg, tmp, dirs = world
+    adapters = dirs["train_dir"] / "pose_only-I-III/seed0/adapters/pytorch_lora_weights.safetensors"
     first = C.train_stage(cfg, "pose_only-I-III", 0, progress=False, **dirs)
+    before = adapters.read_bytes()
+    assert not list((dirs["ckpt_dir"] / "pose_only-I-III/seed0").glob("checkpoint.pt*"))
     again = C.train_stage(cfg, "pose_only-I-III", 0, progress=False, **dirs)
-    assert first["resumed_from"] == 0 and again["resumed_from"] == cfg.curriculum.steps["stage3"]
+    assert first["start"] == again["start"] == "fresh" and again["resumed_from"] == 0
+    assert len(C.loss_curves(dirs["train_dir"] / "pose_only-I-III")["seed0"][0]) == cfg.curriculum.steps["stage3"]
+    assert adapters.read_bytes() == before  # deterministic per step: the same run trains the same adapters
+
+
+def test_changed_code_or_data_does_not_resume_an_interrupted_run(world, monkeypatch):
+    import byteloom.train as T
+
+    cfg, tmp, dirs = world
     real = C.split_latents
+
+    class KillAt(LatentClips):
+        def batch(self, generator, size):
+            if KillAt.calls == 2:
+                raise Killed
+            KillAt.calls += 1
+            return super().batch(generator, size)
+
+    def interrupt():
+        KillAt.calls = 0
+        monkeypatch.setattr(C, "split_latents", lambda *a, **k: KillAt(*vars(real(*a, **k)).values()))
+        with pytest.raises(Killed):
+            C.train_stage(cfg, "rcm_cache-I-III", 0, progress=False, **dirs)
+        monkeypatch.setattr(C, "split_latents", real)
+        assert (dirs["ckpt_dir"] / "rcm_cache-I-III/seed0/checkpoint.pt").exists()
+
+    interrupt()
+    monkeypatch.setattr(T, "code_digest", lambda: "edited model code")
+    info = C.train_stage(cfg, "rcm_cache-I-III", 0, progress=False, **dirs)
+    assert info["resumed_from"] == 0 and info["start"] == "fresh (checkpoint of other code set aside)"
+    monkeypatch.undo()
+
+    interrupt()
 
     def shifted(*a, **k):
         data = real(*a, **k)
@@ -153,8 +192,8 @@ def test_changed_data_does_not_resume_a_finished_run(world, monkeypatch):
         return data
 
     monkeypatch.setattr(C, "split_latents", shifted)
-    changed = C.train_stage(cfg, "pose_only-I-III", 0, progress=False, **dirs)
-    assert changed["resumed_from"] == 0
+    info = C.train_stage(cfg, "rcm_cache-I-III", 0, progress=False, **dirs)
+    assert info["resumed_from"] == 0 and info["start"] == "fresh (checkpoint of other inputs set aside)"
 
 
 def test_samples_of_a_trained_variant(world):

@@ -20,6 +20,8 @@ MICRO = {"size": [48, 48], "frames": 4, "cache_views": 2, "clips": {"stage1": 2,
 def splits(tmp_path_factory):
     p = params()
     p["data"].update(MICRO)
+    p["evaluation"].update(clips=1)  # at most the test split's clips (checked when params load)
+    p["validation"].update(clips=1)
     cfg = config_from_dict(p)
     root = tmp_path_factory.mktemp("mani4d")
     return {s: mani4d.generate_split(cfg.data, s, cfg.seed, out_root=root, progress=False) for s in mani4d.SPLITS}, cfg
@@ -220,3 +222,38 @@ def test_a_textured_object_keeps_its_texture_through_the_clip_format(tmp_path):
     a = np.asarray(back.visual.material.image.convert("RGB"))
     b = np.asarray(mesh.visual.material.image.convert("RGB"))
     assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def _truncate(path, keep=0.5):
+    b = path.read_bytes()
+    path.write_bytes(b[: int(len(b) * keep)])
+
+
+def _first_openpose(folder):
+    return sorted((folder / "openpose").glob("*.json"))[0]
+
+
+@pytest.mark.parametrize("damage, file, message", [
+    (lambda f: _truncate(f / "frames.npz"), "frames.npz", r"damaged or truncated .*expected an \.npz archive with uint8 "
+                                                          r"arrays rgb, rcm, skeleton of shape \(4, 48, 48, 3\)"),
+    (lambda f: (f / "frames.npz").write_text("not a zip"), "frames.npz", r"damaged or truncated"),
+    (lambda f: (f / "reference.png").unlink(), "reference.png", r"file missing \(expected the human reference image"),
+    (lambda f: _truncate(f / "reference.png", 0.3), "reference.png", r"damaged or truncated .*expected a PNG image"),
+    (lambda f: (f / "reference.png").write_bytes(b"GIF89a not really"), "reference.png", r"damaged or truncated"),
+    (lambda f: _first_openpose(f).write_text('{"people": [{"pose_keypoints_2d": [1, 2'), "000000_keypoints.json",
+     r"not valid JSON .*expected OpenPose's --write_json layout"),
+    (lambda f: _first_openpose(f).write_text('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}'), "000000_keypoints.json",
+     r"pose_keypoints_2d.*expected OpenPose's --write_json layout"),
+    (lambda f: _first_openpose(f).write_text('[1, 2, 3]'), "000000_keypoints.json", r"'people' list"),
+    (lambda f: _truncate(f / "rcm_cache.npz"), "rcm_cache.npz", r"damaged or truncated .*expected an RCM-cache archive"),
+    (lambda f: _truncate(f / "object.ply", 0.4), "object.ply", r"damaged or truncated .*expected a BOP model"),
+    (lambda f: (f / "object.ply").unlink(), "object.ply", r"file missing \(expected the object's BOP model"),
+    (lambda f: (f / "scene_gt.json").write_text('{"0": {"cam_R_m2c": 1}}'), "scene_gt.json", r"expected an object of frame ids"),
+    (lambda f: (f / "meta.json").write_text('["a list"]'), "meta.json", r"expected a JSON object"),
+])
+def test_every_damaged_file_raises_a_clip_error_naming_it(clip_copy, damage, file, message):
+    """Missing, truncated or malformed files of a clip: a ClipError naming the file and what was expected."""
+    damage(clip_copy)
+    with pytest.raises(ClipError, match=message) as e:
+        load_clip(clip_copy)
+    assert file in str(e.value) and str(clip_copy) in str(e.value)

@@ -1,5 +1,6 @@
 """The conditioned Wan DiT: packing, fusion, LoRA, flow-matching training, resume, sampling, loading."""
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -156,6 +157,36 @@ def test_a_checkpoint_of_another_run_is_set_aside_not_resumed(tmp_path):
     train(make_model(), make_data(), TrainConfig(steps=4, checkpoint_every=2), tmp_path, run_id="a")
     info = train(make_model(), make_data(), TrainConfig(steps=4, checkpoint_every=2), tmp_path, run_id="b")
     assert info["resumed_from"] == 0 and (tmp_path / "checkpoint.pt.stale").exists()
+    assert info["start"] == "fresh (checkpoint of other run set aside)"
+
+
+def test_a_checkpoint_of_other_code_is_set_aside_not_resumed(tmp_path, monkeypatch):
+    """The run identity covers the package's code: a change to the model, the loss or the
+    conditioning code retrains an interrupted run instead of resuming it."""
+    import byteloom.train as T
+
+    cfg = TrainConfig(steps=6, checkpoint_every=2)
+    with pytest.raises(Killed):
+        train(make_model(), KillAt(make_data(), at=3), cfg, tmp_path)  # checkpoint at step 2
+    monkeypatch.setattr(T, "code_digest", lambda: "edited-code")
+    info = train(make_model(), make_data(), cfg, tmp_path)
+    assert info["resumed_from"] == 0 and info["start"] == "fresh (checkpoint of other code set aside)"
+    assert len((tmp_path / "loss.csv").read_text().splitlines()) == 1 + 6  # all six steps trained now
+
+
+def test_the_code_digest_covers_every_source_file_of_the_package(tmp_path, monkeypatch):
+    import byteloom.train as T
+
+    pkg = tmp_path / "pkg"
+    (pkg / "metrics").mkdir(parents=True)
+    (pkg / "model.py").write_text("x = 1\n")
+    (pkg / "metrics" / "m.py").write_text("y = 1\n")
+    monkeypatch.setattr(T, "PACKAGE_DIR", pkg)
+    before = T.code_digest()
+    (pkg / "metrics" / "m.py").write_text("y = 2\n")
+    assert T.code_digest() != before
+    (pkg / "metrics" / "m.py").write_text("y = 1\n")
+    assert T.code_digest() == before
 
 
 def test_nan_loss_stops_with_a_clear_error(tmp_path):
@@ -296,3 +327,22 @@ def test_condition_usage_tells_a_model_that_reads_the_rcm_from_one_that_ignores_
         condition_usage(ignores, x0, cond, torch.zeros_like(region))
     with pytest.raises(ValueError, match="at least 2 clips"):
         condition_usage(ignores, x0[:1], cond.select(slice(0, 1)), region[:1])
+
+
+def test_ema_and_schedule_resume_to_the_same_parameters(tmp_path):
+    """With a cosine schedule, warm-up, logit-normal sigmas and an EMA, a killed run still resumes
+    bit-identically, and the run ends on the EMA weights (not the last step's)."""
+    cfg = TrainConfig(steps=10, lr=3e-3, checkpoint_every=4, lr_schedule="cosine", warmup_steps=3, ema_decay=0.9,
+                      sigma_sampling="logit_normal")
+    straight = make_model()
+    train(straight, make_data(), cfg, tmp_path / "a")
+    with pytest.raises(Killed):
+        train(make_model(), KillAt(make_data(), at=6), cfg, tmp_path / "b")  # checkpoint at step 4
+    resumed = make_model()
+    info = train(resumed, make_data(), cfg, tmp_path / "b")
+    assert info["start"] == "resumed at step 4"
+    a, b = trainable_state(straight), trainable_state(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    raw = make_model()
+    train(raw, make_data(), replace(cfg, ema_decay=0.0), tmp_path / "c")
+    assert any(not torch.allclose(a[k], trainable_state(raw)[k]) for k in a)  # the EMA is what the run keeps
