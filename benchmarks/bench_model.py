@@ -3,6 +3,11 @@
     python benchmarks/bench_model.py            # CPU: the default tiny model; GPU (if CUDA): Wan2.1-1.3B sizes
     python benchmarks/bench_model.py --gpu-only
     python benchmarks/bench_model.py --cpu-wan     # the 1.3B architecture on the CPU at a toy size (64x64x5)
+    PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True python benchmarks/bench_model.py --cap-gb 12
+        # GPU: ten LoRA steps at 480x832x81 (4 and 9 views) in a process that may not take more than
+        # 12 GB (torch.cuda.set_per_process_memory_fraction), and sampling (generate) at that size
+
+A capped row that does not fit records the out-of-memory error instead of a time.
 
 Each configuration runs in its own subprocess so its peak memory is its own (CUDA: the allocator's
 max_memory_allocated; CPU: the process's max resident set size, which includes Python and torch).
@@ -34,6 +39,9 @@ def one(spec: dict) -> dict:
 
     torch.manual_seed(0)
     device = torch.device(spec["device"])
+    if spec.get("cap_gb"):  # a hard cap: the caching allocator raises OOM beyond it, as on a smaller card
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, spec["cap_gb"] * 1e9 / total), device)
     cfg = load_config(Path(__file__).parents[1] / "params.yaml")
     if spec["model"] == "wan-1.3b":
         from diffusers import WanTransformer3DModel
@@ -59,6 +67,8 @@ def one(spec: dict) -> dict:
     cond = Conditions(ref=r(1, c, 1, h, w), pose=r(1, c, f, h, w), rcm=r(1, c, f, h, w),
                       cache_rgb=r(1, c, v, h, w) if v else None, cache_rcm=r(1, c, v, h, w) if v else None)
     x0 = r(1, c, f, h, w)
+    if spec.get("sample"):  # generation: the sampler's steps without gradients (what byteloom.generate runs)
+        return _sample_row(spec, model, cond, (c, f, h, w), device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
     tcfg = TrainConfig(steps=1, batch_size=1)
@@ -88,12 +98,35 @@ def one(spec: dict) -> dict:
     return out
 
 
+def _sample_row(spec, model, cond, latent, device) -> dict:
+    """Seconds per sampling step and peak memory of `byteloom.sample.sample` at this size."""
+    import torch
+
+    from byteloom.model import place
+    from byteloom.sample import sample
+
+    place(model.eval(), device=device)
+    c, f, h, w = latent
+    sample(model, cond, f, steps=1, seed=0)  # warm-up
+    torch.cuda.reset_peak_memory_stats() if device.type == "cuda" else None
+    t0 = time.perf_counter()
+    sample(model, cond, f, steps=spec["steps"], seed=0)
+    torch.cuda.synchronize() if device.type == "cuda" else None
+    out = {**spec, "latent": [c, f, h, w], "tokens": (1 + spec["views"] + f) * (h // 2) * (w // 2),
+           "step_s": (time.perf_counter() - t0) / spec["steps"]}
+    if device.type == "cuda":
+        out.update(peak_gib=torch.cuda.max_memory_allocated() / 2**30,
+                   peak_reserved_gib=torch.cuda.max_memory_reserved() / 2**30, device_name=torch.cuda.get_device_name())
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--gpu-only", action="store_true")
     ap.add_argument("--offload-only", action="store_true", help="only the 480p rows with offloaded activations (GPU)")
     ap.add_argument("--cpu-wan", action="store_true", help="only the 1.3B architecture on the CPU, 64x64x5")
+    ap.add_argument("--cap-gb", type=float, help="GPU: 480x832x81 rows (10 steps) under a hard memory cap of this many GB")
     args = ap.parse_args()
     if args.one:
         print("RESULT " + json.dumps(one(json.loads(args.one))))
@@ -117,7 +150,16 @@ def main():
                               checkpointing=bool(ck), offload=ck == "offload", steps=2))
         if args.offload_only:
             specs = [sp for sp in specs if sp.get("offload")]
-    key = "cpu_wan" if args.cpu_wan else "gpu_offload" if args.offload_only else "gpu" if args.gpu_only else "all"
+        if args.cap_gb:  # the 12 GB question under a real limit: training with 4 and 9 views, then sampling
+            specs = [dict(device="cuda", model="wan-1.3b", height=480, width=832, frames=81, views=views, rank=16,
+                          checkpointing=True, offload=offload, steps=10, cap_gb=args.cap_gb)
+                     for views in (4, 9) for offload in (True, False)]
+            specs += [dict(device="cuda", model="wan-1.3b", height=480, width=832, frames=81, views=views, rank=16,
+                           checkpointing=False, steps=4, cap_gb=args.cap_gb, sample=True) for views in (9, 4)]
+    elif args.cap_gb:
+        raise SystemExit("--cap-gb needs a CUDA GPU (benchmarks/README.md marks those rows as not yet measured)")
+    key = ("cpu_wan" if args.cpu_wan else f"gpu_cap{args.cap_gb:g}gb" if args.cap_gb else "gpu_offload"
+           if args.offload_only else "gpu" if args.gpu_only else "all")
     rows = []
     for spec in specs:
         try:
@@ -130,7 +172,8 @@ def main():
             row = {**spec, "error": "timed out after 300 s"}
         rows.append(row)
         print(json.dumps({k: row.get(k) for k in ("device", "model", "height", "width", "frames", "views", "checkpointing", "offload",
-                                                  "tokens", "step_s", "peak_gib", "error") if k in row}), flush=True)
+                                                  "sample", "cap_gb", "tokens", "step_s", "peak_gib", "peak_reserved_gib",
+                                                  "error") if k in row}), flush=True)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)  # after every row: a cut-off run keeps what it measured
         old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         old[key] = {"machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(),
