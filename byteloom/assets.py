@@ -2,8 +2,10 @@
 
 `ASSETS` names objects that need no download: textured meshes shipped inside the `pybullet` wheel
 (`pybullet_data`) and trimesh primitives with generated, asymmetric textures (so a wrong rotation
-is visible). `load_object(name_or_path)` returns a trimesh centred on its bounding box and scaled
-so its longest side is `extent` metres (hand-held size); `load_mesh(path)` loads a file as is.
+is visible). A pybullet mesh without a texture image gets a generated one too (the mug by
+cylindrical projection, the torus on its own UVs), so every object's sides look different.
+`load_object(name_or_path)` returns a trimesh centred on its bounding box and scaled so its
+longest side is `extent` metres (hand-held size); `load_mesh(path)` loads a file as is.
 """
 from __future__ import annotations
 
@@ -147,6 +149,8 @@ def load_object(name_or_path: str | Path, extent: float = 0.2) -> trimesh.Trimes
         mesh = _pybullet_mesh(PYBULLET_MESHES[name])
         if not isinstance(mesh.visual, trimesh.visual.TextureVisuals) or mesh.visual.uv is None:
             mesh = with_cylindrical_texture(mesh, seed=len(name))
+        elif getattr(mesh.visual.material, "image", None) is None:  # UVs but no image (the torus): plain grey
+            mesh.visual = trimesh.visual.TextureVisuals(uv=mesh.visual.uv, image=make_texture(len(name)))
     elif name in ASSETS:
         mesh = _generated(name)
     elif Path(name).suffix:

@@ -65,9 +65,13 @@ def object_multiview_clip(mesh, frames: int, size, seed: int, cache: rcm.RcmCach
 # Stage I   (human pose):        a person moving (DeepMimic clip), no object, camera tracking them.
 # Stage II  (hand-object):       a close-up of a right hand that approaches an object resting on a
 #                                table, grasps it, lifts and turns it; the camera moves around them.
-# Stage III (human-object):      a person moving (DeepMimic clip) reaches for an object on a side
-#                                table, grasps and lifts it, turns it with the wrist and hands it
-#                                over to the left hand (`HOI_PHASES`).
+# Stage III (human-object):      a person moving (DeepMimic clip, travel and turning damped:
+#                                `settle`) reaches for an object on a table in front, grasps it,
+#                                lifts it towards the camera, turns it in the hand about the vertical
+#                                by 90-150 degrees and hands it over to the left hand (`HOI_PHASES`).
+#                                Upper-body framing, as in product-demo videos: the camera follows
+#                                the interaction (`interaction_camera`), the held object covers
+#                                ~14-17% of the image at the default object size.
 # test                            Stage III clips with identities and objects never seen in training.
 #
 # Every frame is rendered once in colour and once as segment labels (person / hands / object /
@@ -262,39 +266,75 @@ def body_frames(body: np.ndarray) -> np.ndarray:
     return T
 
 
-# Where the right wrist goes, in the body frame (forward, up, right; metres from the neck keypoint)
-PICK_SPOT = np.array([0.28, -0.38, 0.32])  # grasping the object on the side table
-CARRY_SPOT = np.array([0.30, -0.24, 0.12])  # carrying and turning it in front of the body
-HANDOVER_SPOT = np.array([0.30, -0.20, 0.02])  # giving it to the left hand, in front of the chest
+# Where things go in interaction clips, in the body frame (forward, up, right; metres from the neck
+# keypoint). The framing of Stage III / test is built around them: a person at a table picks the
+# object up and shows it to the camera in front of the chest, as in product-demo videos.
+PICK_SPOT = np.array([0.34, -0.28, 0.16])  # the right wrist, grasping the object on a table in front, to the right
+SHOW_SPOT = np.array([0.42, -0.12, 0.06])  # the held object's centre: held out in front of the chest, shown
+HANDOVER_SPOT = np.array([0.38, -0.14, -0.04])  # the object's centre when the left hand takes it
+SETTLE = 0.25  # the share of the motion's travel and turning kept in interaction clips: the person stays at the table
+TURN_DEG = (90.0, 150.0)  # the in-hand turn about the vertical during "turn" (either direction)
+TILT_DEG = (10.0, 30.0)  # while lifting, the object's top is tipped towards the front by this much
+
+
+def _yaw(forward: np.ndarray) -> np.ndarray:
+    """(T,) unwrapped heading (radians about world up, 0 facing +x) of (T, 3) forward vectors."""
+    return np.unwrap(np.arctan2(-forward[:, 2], forward[:, 0]))
+
+
+def _about_up(angle: float) -> np.ndarray:
+    """(3, 3) rotation by `angle` radians about world up (y)."""
+    return Rotation.from_rotvec([0.0, angle, 0.0]).as_matrix()
+
+
+def settle(m: mo.Motion, frame: int, keep: float = SETTLE) -> mo.Motion:
+    """`m` with its horizontal travel and its turning about the vertical scaled by `keep` around `frame`.
+
+    A person who picks an object up from a table and shows it stays near the table: the limbs and
+    the height (jumps) keep the motion, the root drifts and turns only a little.
+    """
+    R = Rotation.from_quat(m.root_rot)
+    d = _yaw(R.apply([1.0, 0.0, 0.0]))
+    d = d - d[frame]
+    fix = Rotation.from_rotvec(np.outer(-(1 - keep) * d, UP))  # undo (1 - keep) of each frame's turn
+    root_pos = m.root_pos.copy()
+    root_pos[:, [0, 2]] = m.root_pos[frame, [0, 2]] + keep * (m.root_pos[:, [0, 2]] - m.root_pos[frame, [0, 2]])
+    return dataclasses.replace(m, root_pos=root_pos, root_rot=(fix * R).as_quat())
 
 
 @dataclass
 class Interaction:
     """A full-body clip's hand-object interaction (world frame of the motion, y up)."""
 
-    motion: mo.Motion  # the clip's motion with the arms bent towards their goals
-    hands: dict  # side -> (T, 4, 4) hand-to-world frames (wrist frames rolled by the wrist turn)
+    motion: mo.Motion  # the clip's motion (`settle`d) with the arms bent towards their goals
+    hands: dict  # side -> (T, 4, 4) hand-to-world frames
     closure: dict  # side -> (T,) finger curl: closed only while holding (closing during "grasp")
     objects: np.ndarray  # (T, 4, 4) obj_to_world
     holder: list  # per frame: "none", "right", "both" or "left"
     grasp: dict  # side -> (4, 4) the fixed grasp offset of that hand (object pose = hand frame @ offset)
-    support: np.ndarray  # (4, 4) support_to_world of the side table: its top face is at y = support[1, 3]
+    support: np.ndarray  # (4, 4) support_to_world of the table: its top face is at y = support[1, 3]
     support_radius: float
+    turn: float = 0.0  # radians: the in-hand turn about the vertical over the "turn" phase (signed)
+    tilt: float = 0.0  # radians: the tip towards the front while lifting
 
 
 def plan_interaction(m: mo.Motion, obj, phases: list[str], rng: np.random.Generator,
                      closure: float = 0.7) -> Interaction:
     """Phase by phase (`HOI_PHASES`), where the arms, the hands and the object are.
 
-    rest: the object stands upright on a side table, the hands are open. reach: the right wrist is
-    blended from the motion's own towards the pick spot (IK), the hand rolls palm down. grasp: the
-    hand closes; at the last grasp frame the grasp offset is fixed (the palm touches the object)
-    and from then on the object is the hand frame times that offset. lift: the wrist moves to the
-    carry spot in front of the body. turn: the wrist rolls (pronation) by 60-110 degrees, turning
-    the object. handover: the right hand brings the object in front of the chest, the left hand
-    comes to it (`_left_takes_over`) and closes; from that frame ("both") the object follows the
-    left hand, and the right hand opens and returns to the motion's arm. Legs, trunk and head keep
-    the motion. With fewer frames than phases some phases are left out (`phase_schedule`).
+    The motion is `settle`d around the grasp first (the person stays at the table). rest: the
+    object stands upright on a table in front of the person, to the right; the hands are open.
+    reach: the right wrist is blended from the motion's own towards the pick spot (IK), the hand
+    rolls palm down. grasp: the hand closes; at the last grasp frame the grasp offset is fixed (the
+    palm touches the object) and from then on the object is the hand frame times that offset.
+    lift: the object comes up to the show spot, held out in front of the chest, its top tipped
+    towards the front by 10-30 degrees. turn: the hand turns the object about the vertical through
+    its centre by 90-150 degrees (either way), showing sides that the first view did not; the
+    object stays at the show spot, which moves with the body. handover: the right hand brings the
+    object in front of the chest, the left hand comes to it (`_left_takes_over`) and closes; from
+    that frame ("both") the object follows the left hand, and the right hand opens and returns to
+    the motion's arm. Legs, trunk and head keep the motion. With fewer frames than phases some
+    phases are left out (`phase_schedule`).
     """
     T = len(phases)
     ph, prog, frames = np.asarray(phases), phase_progress(phases), np.arange(T)
@@ -302,47 +342,74 @@ def plan_interaction(m: mo.Motion, obj, phases: list[str], rng: np.random.Genera
     g = int(at["grasp"][-1])  # the grasp offset is fixed here
     h = at["handover"]
     tx = int(h[int(np.ceil(2 * len(h) / 3)) - 1]) if len(h) else None  # the left hand takes over here
+    m = settle(m, g)
     pos, rot = mo.forward_kinematics(m)
     B = body_frames(mo.body_keypoints_3d(pos, rot))  # the arms' goals move with the body
     pick = transform(PICK_SPOT + rng.uniform(-0.03, 0.03, 3), B[g])  # world-fixed: the object waits there
-    carry = _in_frames(CARRY_SPOT + rng.uniform(-0.03, 0.03, 3), B)  # (T, 3): these move with the body
+    show = _in_frames(SHOW_SPOT + rng.uniform(-0.03, 0.03, 3), B)  # (T, 3): these move with the body
     give = _in_frames(HANDOVER_SPOT + rng.uniform(-0.03, 0.03, 3), B)
-    turn_by = rng.choice([-1, 1]) * np.radians(rng.uniform(60, 110))
+    turn_by = rng.choice([-1, 1]) * np.radians(rng.uniform(*TURN_DEG))
+    tilt_by = np.radians(rng.uniform(*TILT_DEG))
     heading = Rotation.from_rotvec([0, rng.uniform(0, 2 * np.pi), 0]).as_matrix()  # the object's, on the table
 
-    # the right wrist's goal and blend weight in each phase (weight 0: the motion's own arm)
+    def progress(name):  # 0 before the phase, easing to 1 over it, 1 after it
+        out = np.zeros(T)
+        if len(at[name]):
+            out[at[name]] = _ease(prog[at[name]])
+            out[at[name][-1] + 1:] = 1.0
+        return out
+
+    lifted, turned = progress("lift"), progress("turn")
+    lifted[g + 1:] = np.maximum(lifted[g + 1:], 1.0 if not len(at["lift"]) else 0.0)  # no lift phase: lifted at once
+
+    # reach and grasp: the right wrist's goal and blend weight (weight 0: the motion's own arm)
     goal, weight = np.zeros((T, 3)), np.zeros(T)
     r = at["reach"]
     goal[r], weight[r] = pick, _ease(prog[r] * len(r) / (len(r) + 1))  # arrives at the grasp phase
     goal[at["grasp"]], weight[at["grasp"]] = pick, 1.0
-    li = at["lift"]
-    goal[li], weight[li] = pick + _ease(prog[li])[:, None] * (carry[li] - pick), 1.0
-    goal[at["turn"]], weight[at["turn"]] = carry[at["turn"]], 1.0
+    pos_g, rot_g = mo.forward_kinematics(arm_ik(m, "right", goal, weight))
+    wrist_g = wrist_frames(pos_g, rot_g, "right")
+    palm_down = scene.roll_to_face(wrist_g[g], -UP)  # the hand comes down onto the object
+    angle = np.where(ph == "rest", 0.0, palm_down)
+    angle[r] = palm_down * weight[r]
+    hand_g = wrist_g[g] @ scene.roll(palm_down)
+    grasp_r = scene.palm_grasp(obj, hand_g[:3, :3], heading)
+    c0 = transform(obj.bounds.mean(axis=0), hand_g @ grasp_r)  # the object's centre at rest
+    c_in_hand = transform(c0, np.linalg.inv(hand_g))
+
+    # held by the right hand (g < t <= tx): the object's centre and the hand's rotation, then the
+    # wrist that puts them there. The rotation: tipped about the body's right axis while lifting,
+    # then turned about the vertical (world up) while turning.
+    hold_r = (frames >= g) & (frames <= (T if tx is None else tx))
+    hold_l = frames >= (T if tx is None else tx)
+    centre = c0 + lifted[:, None] * (show - c0)
     if tx is not None:
         give_in, after = h[h <= tx], h[h > tx]
         s = _ease(np.arange(1, len(give_in) + 1) / len(give_in))[:, None]
-        goal[give_in], weight[give_in] = carry[give_in] + s * (give[give_in] - carry[give_in]), 1.0
-        goal[after], weight[after] = give[after], 1.0 - np.arange(1, len(after) + 1) / (len(after) + 1)
-    turned = np.zeros(T)  # how far the wrist has turned, 0 to 1
-    if len(at["turn"]):
-        turned[at["turn"]] = _ease(prog[at["turn"]])
-        turned[at["turn"][-1] + 1:] = 1.0
-    hold_r = (frames >= g) & (frames <= (T if tx is None else tx))
-    hold_l = frames >= (T if tx is None else tx)
+        centre[give_in] = show[give_in] + s * (give[give_in] - show[give_in])
+    tip_axis = B[g, :3, 2]  # the body's right: a negative turn about it tips the top forwards
+    hold_rot = np.stack([_about_up(turn_by * turned[t])
+                         @ Rotation.from_rotvec(-tilt_by * lifted[t] * tip_axis).as_matrix() @ hand_g[:3, :3]
+                         for t in frames])
+    held = np.flatnonzero(hold_r & (frames > g))
+    goal[held] = centre[held] - np.einsum("tij,j->ti", hold_rot[held], c_in_hand)
+    weight[held] = 1.0
+    if tx is not None and len(after):  # the right hand lets go and goes back to the motion's arm
+        goal[after] = _in_frames(transform(goal[tx], np.linalg.inv(B[tx])), B[after])
+        weight[after] = 1.0 - np.arange(1, len(after) + 1) / (len(after) + 1)
 
     def solve(raised):
         """Arms, hands and object, with the held object raised by `raised` (T,) metres."""
         mr = arm_ik(m, "right", goal + raised[:, None] * UP * hold_r[:, None], weight)
         pos, rot = mo.forward_kinematics(mr)
         wrist = wrist_frames(pos, rot, "right")
-        palm_down = scene.roll_to_face(wrist[g], -UP)  # the hand comes down onto the object
-        angle = np.where(ph == "rest", 0.0, palm_down)
-        angle[r] = palm_down * weight[r]
-        angle = angle + turn_by * turned
         right = np.stack([wrist[t] @ scene.roll(angle[t]) for t in frames])
-        grasp_r = scene.palm_grasp(obj, right[g, :3, :3], heading)
-        rest = right[g] @ grasp_r  # upright, its centre under the palm (unchanged by `raised`)
-        objects = np.stack([rest if t < g else right[t] @ grasp_r for t in frames])
+        right[held, :3, :3] = hold_rot[held]  # the wrist is where the IK put it, the hand turns the object
+        if tx is not None:
+            for k, t in enumerate(after):  # the released hand turns back to the motion's wrist
+                back = Rotation.from_matrix(hold_rot[tx].T @ wrist[t, :3, :3])
+                right[t, :3, :3] = hold_rot[tx] @ Rotation.from_rotvec((k + 1) / (len(after) + 1) * back.as_rotvec()).as_matrix()
+        objects = np.stack([right[g] @ grasp_r if t < g else right[t] @ grasp_r for t in frames])
         if tx is None:
             return mr, right, wrist_frames(pos, rot, "left"), objects, {"right": grasp_r}
         ml, left, grasp_l = _left_takes_over(mr, obj, objects, right, h, tx, B, raised)
@@ -370,7 +437,7 @@ def plan_interaction(m: mo.Motion, obj, phases: list[str], rng: np.random.Genera
     holder = np.where(hold_r & hold_l, "both", np.where(hold_r, "right", np.where(hold_l, "left", "none")))
     return Interaction(motion=motion, hands={"left": left, "right": right}, objects=objects, holder=holder.tolist(),
                        closure={"left": np.where(hold_l, closure, OPEN_HAND), "right": closure_r}, grasp=grasp,
-                       support=support, support_radius=float(spread) + 0.02)
+                       support=support, support_radius=float(spread) + 0.02, turn=float(turn_by), tilt=float(tilt_by))
 
 
 def _left_takes_over(m: mo.Motion, obj, objects, right, handover, tx: int, B, raised):
@@ -415,6 +482,50 @@ def _left_takes_over(m: mo.Motion, obj, objects, right, handover, tx: int, B, ra
     return ml, left, np.linalg.inv(left[tx]) @ objects[tx]
 
 
+CAMERA_YAW = np.radians(35)  # interaction clips: the camera is at most this far round from the person's front
+CAMERA_DIST = (0.7, 0.85)  # metres from the point it looks at
+CAMERA_AIM = (0.45, 0.4)  # it looks at this far from the neck towards the object's centre (before, after the grasp)
+CAMERA_BACK = 1.6  # and is this much farther away before the grasp (a dolly-in as the object comes up): the
+                  # first frame, the reference image, shows the head
+
+
+def _smooth(x: np.ndarray, passes: int = 2) -> np.ndarray:
+    """(T, ...) a [1, 2, 1] / 4 running average along time (ends repeated): a camera operator's lag."""
+    for _ in range(passes):
+        p = np.concatenate([x[:1], x, x[-1:]])
+        x = (p[:-2] + 2 * p[1:-1] + p[2:]) / 4
+    return x
+
+
+def interaction_camera(body: np.ndarray, centres: np.ndarray, grasp: int, yaw: float, table_top: float,
+                       turn: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """(T, 4, 4) world_to_cam of a Stage III / test clip, and its distance to what it looks at.
+
+    Upper-body framing around the interaction, as in product-demo videos: the camera looks at a
+    point between the neck and the object's centre (`centres`, (T, 3); CAMERA_AIM), smoothed over
+    time. While the object is on the table it stands CAMERA_BACK times farther back (head, table
+    and reaching hand in view: the first frame is the reference image); once the object is held
+    up it comes in to CAMERA_DIST, which at the default 40 degree field of view frames about
+    0.7 m at the person: head to hips, the held object large in front. It stands `yaw` radians
+    round from the person's front at the grasp frame, plus a slow pan in the sense of the
+    object's in-hand `turn` (radians about world up), so that the view of the object turns by at
+    least as much as the object; slightly from above, never lower than 0.1 m over the table top
+    (the table cannot hide a held object).
+    """
+    T = len(body)
+    forward = body_frames(body)[grasp, :3, 0]
+    az = np.arctan2(forward[2], forward[0]) + yaw + np.sign(turn) * rng.uniform(0.0, 0.15) * np.linspace(-1, 1, T)
+    dist = rng.uniform(*CAMERA_DIST)
+    above = rng.uniform(0.0, 0.1)
+    held = _smooth((np.arange(T) > grasp).astype(float))[:, None]  # 0 before the grasp, 1 once the object is up
+    aim = CAMERA_AIM[0] + held * (CAMERA_AIM[1] - CAMERA_AIM[0])
+    target = _smooth(body[:, 1] + aim * (centres - body[:, 1]))
+    away = dist * (CAMERA_BACK + held * (1 - CAMERA_BACK))
+    eye = target + away * np.stack([np.cos(az), np.zeros(T), np.sin(az)], axis=1) + above * UP
+    eye[:, 1] = np.maximum(eye[:, 1], table_top + 0.1)
+    return np.stack([look_at(e, c) for e, c in zip(eye, target)]), float(dist)
+
+
 def human_clip(identity: scene.Identity, motion_name: str, frames: int, size, seed: int, fps: float = 15.0,
                obj=None, fov_deg: float = 40.0, closure: float = 0.7) -> Frames:
     """Stage I (obj=None) or Stage III / test clip (obj = a trimesh picked up and handed over, `plan_interaction`)."""
@@ -423,36 +534,42 @@ def human_clip(identity: scene.Identity, motion_name: str, frames: int, size, se
     start = rng.uniform(0, max(clip.duration - (frames - 1) / fps, 0))
     m = mo.resample(clip, fps, frames, start=start)
     K = intrinsics_from_fov(size, fov_deg)
-    # the camera tracks the person's pelvis from a random direction in front, at a fixed height
+    # Stage I: the camera tracks the person's pelvis from a random direction in front, at a fixed height
     yaw = rng.uniform(-np.pi / 3, np.pi / 3)
     view_dir = np.array([np.cos(yaw), 0.0, np.sin(yaw)])  # the humanoid faces +x at rest
     dist = 0.8 / np.tan(np.radians(fov_deg) / 2)  # frames about 1.6 m: the person from the shins up
     hoi = phases = None
-    look_height = 1.0
     if obj is None:
         pos, rot = mo.forward_kinematics(m)
         hands = {s: wrist_frames(pos, rot, s) for s in ("left", "right")}
         close = {s: np.full(frames, OPEN_HAND) for s in hands}
+        body = mo.body_keypoints_3d(pos, rot)
+        root = pos[:, 0] * [1, 0, 1] + 1.0 * UP
+        world_to_cam = np.stack([look_at(c + dist * view_dir + [0, 0.1, 0], c) for c in root])
     else:
         phases = phase_schedule(frames, HOI_PHASES)
         hoi = plan_interaction(m, obj, phases, rng, closure)
         pos, rot = mo.forward_kinematics(hoi.motion)
         hands, close = hoi.hands, hoi.closure
-        look_height = max(look_height, hoi.support[1, 3] + 0.05)  # keep the camera above the table top
-    body = mo.body_keypoints_3d(pos, rot)
-    root = pos[:, 0] * [1, 0, 1] + look_height * UP
-    world_to_cam = np.stack([look_at(c + dist * view_dir + [0, 0.1, 0], c) for c in root])
+        body = mo.body_keypoints_3d(pos, rot)
+        world_to_cam, dist = interaction_camera(body, _in_frames(obj.bounds.mean(axis=0), hoi.objects),
+                                                int(np.flatnonzero(np.asarray(phases) == "grasp")[-1]),
+                                                yaw * CAMERA_YAW / (np.pi / 3), hoi.support[1, 3], hoi.turn, rng)
     actor = Actor(identity, body[0])
     r = render.get_renderer(tuple(size))
     node = lambda m: r.node(m, "rgb", lambda: render.textured_mesh(m))  # noqa: E731
-    wall = scene.backdrop(seed, distance=dist + 2.5)
+    wall = scene.backdrop(seed, distance=dist + (2.5 if hoi is None else 2.0))
+    wall_to_cam = np.tile(np.eye(4), (frames, 1, 1))  # Stage I: the backdrop moves with the camera
+    if hoi is not None:  # interaction clips: it stays in the world, where the camera sees it at the grasp,
+        g = int(np.flatnonzero(np.asarray(phases) == "grasp")[-1])  # so the camera's moves show against it
+        wall_to_cam = world_to_cam @ np.linalg.inv(world_to_cam[g])
     if hoi is not None:
         table = scene.support(hoi.support_radius, hoi.support[1, 3], _table_color(seed))
     out, ref = [], None
     for t in range(frames):
         c = {s: close[s][t] for s in hands}
         items = actor.items(r, body[t], {s: hands[s][t] for s in hands}, c, world_to_cam[t])
-        items.append((node(wall), np.eye(4), "background"))
+        items.append((node(wall), wall_to_cam[t], "background"))
         obj_pose = None
         if hoi is not None:
             items.append((node(table), world_to_cam[t] @ hoi.support, "background"))
