@@ -1,4 +1,6 @@
-"""Score a generated video against its ground-truth clip: the paper's main-table metrics (section 4.1).
+"""Score a generated video against its ground-truth clip: the paper's main-table metrics (section 4.1),
+plus `ssim_gt` (plain SSIM to the ground-truth frames), a sanity metric of ours (`PAPER_METRICS`
+excludes it).
 
     from byteloom.evaluate import evaluate_video, evaluate_many, METRICS, METHODS
     scores = evaluate_video(generated, clip)         # generated: (T, h, w, 3) uint8, any size
@@ -34,6 +36,7 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+from skimage.metrics import structural_similarity
 
 from .data import Clip
 from .metrics import background_consistency, hand_lmd, motion_smoothness, obj_iou, resize_masks, subject_consistency
@@ -41,11 +44,14 @@ from .metrics._checks import as_mask_stack, as_video
 from .metrics.identity import face_similarity, head_box, mobilenet_embed
 from .metrics.tssim import refine_masks_by_color, t_ssim
 
-__all__ = ["METRICS", "HIGHER_IS_BETTER", "METHODS", "LMD_NORMALIZE", "Segmenter", "ColorSegmenter",
+__all__ = ["METRICS", "PAPER_METRICS", "HIGHER_IS_BETTER", "METHODS", "LMD_NORMALIZE", "Segmenter", "ColorSegmenter",
            "GroundTruth", "resize_clip", "prepare_ground_truth", "object_crop", "track_keypoints",
            "evaluate_video", "evaluate_many"]
 
-METRICS = ("obj_iou", "obj_clip", "face_cos", "lmd", "subj_cons", "back_cons", "mot_smth", "t_ssim")
+# ssim_gt: a sanity metric of ours, not the paper's (PAPER_METRICS: the main table's, in its order).
+# It sits before t_ssim so that obj_iou stays first and t_ssim last (tests/test_validate.py indexes them).
+METRICS = ("obj_iou", "obj_clip", "face_cos", "lmd", "subj_cons", "back_cons", "mot_smth", "ssim_gt", "t_ssim")
+PAPER_METRICS = tuple(m for m in METRICS if m != "ssim_gt")
 HIGHER_IS_BETTER = {m: m != "lmd" for m in METRICS}
 LMD_NORMALIZE = "per_axis"  # hand keypoints as (x / w, y / h) in [0, 1], no pixel cutoff
 
@@ -73,6 +79,10 @@ METHODS = {
     "t_ssim": "Paper section 3.4 (no public code): object pixels of the target-RCM silhouette, colours "
               "aggregated per RCM-decoded 3D voxel over all frames, reprojected, mean SSIM of the object crops. "
               "SUBSTITUTE: the condition's RCM geometry for SAM2 + VGGT reconstruction.",
+    "ssim_gt": "Not a paper metric: the sanity check every trained design must pass (beat the reference image "
+               "repeated and another clip's ground truth). scikit-image structural_similarity of each generated RGB "
+               "frame with the ground-truth frame at the generated size (channel_axis=-1, data_range=255, 7x7 "
+               "window), mean over frames.",
 }
 
 
@@ -377,6 +387,11 @@ def _t_ssim(v: np.ndarray, gt: GroundTruth) -> float:
     return t_ssim(v, gt.clip.rcm, gt.bounds).value
 
 
+def ssim_to_ground_truth(v: np.ndarray, truth: np.ndarray) -> float:
+    """Mean over frames of the RGB SSIM of `v` and `truth` (T, h, w, 3) uint8 (`METHODS["ssim_gt"]`)."""
+    return float(np.mean([structural_similarity(a, b, channel_axis=-1, data_range=255) for a, b in zip(v, truth)]))
+
+
 def evaluate_video(generated: np.ndarray, clip: Clip | GroundTruth, segmenter: Segmenter | None = None,
                    clip_id: str | None = None) -> dict[str, float]:
     """All `METRICS` of one generated video (T, h, w, 3) uint8 against its ground-truth clip.
@@ -405,6 +420,7 @@ def evaluate_video(generated: np.ndarray, clip: Clip | GroundTruth, segmenter: S
         "back_cons": background_consistency(v, gt.background_masks, dilate_px=1),
         "mot_smth": motion_smoothness(v) if len(v) >= 3 else float("nan"),
         "t_ssim": _t_ssim(v, gt),
+        "ssim_gt": ssim_to_ground_truth(v, gt.clip.rgb),
     }
 
 

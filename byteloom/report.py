@@ -1,13 +1,21 @@
 """The paper's tables from our runs, each reproduced cell beside the paper's (paper §4, Tables 1-3).
 
 Inputs: `paper/paper_numbers.yaml` (the paper's numbers, with their source), `metrics/eval/*.json`
-(`byteloom.score`: mean ± std over seeds per metric), `metrics/train/*.json` (run times and steps),
-`metrics/data.json` (what the generator produced). Output: tables as a small structure
-(`Table`) rendered to Markdown and LaTeX.
+(`byteloom.score`: mean ± std over seeds per metric, and every per-clip value), `metrics/train/*.json`
+(run times and steps), `metrics/data.json` (what the generator produced). Output: tables as a small
+structure (`Table`) rendered to Markdown and LaTeX; each verdict cell's numbers also in
+`Table.verdicts` (for `metrics/tables.json`).
 
-Orderings are judged honestly: for "A beats B" on a metric, ours *holds* when A is better by more
-than the two spreads together (std_A + std_B), is *reversed* when B is better by that much, and is
-*within noise* otherwise.
+Orderings are judged on paired differences (`byteloom.stats`): every design is sampled on the same
+clips with the same seeds and sampling noise, so "A beats B" on a metric is read from the per
+(seed, clip) differences A - B (sign flipped where lower is better). Ours *holds* when the 95 %
+hierarchical-bootstrap interval of the mean difference (seeds and clips resampled) lies above 0, is
+*reversed* when it lies below 0, and is *within noise* when it contains 0; each cell shows the
+effect and the interval, e.g. `holds +0.031 [+0.012, +0.050]`.
+
+Every table also shows two sanity rows that need no model (`score.SANITY`: the reference image
+repeated for every frame, another clip's ground truth) and checks that each trained design beats
+both on SSIM to the ground truth (`ssim_gt`); a design that does not is marked "model failed", in words.
 """
 from __future__ import annotations
 
@@ -17,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from . import stats
+from .score import GROUND_TRUTH, LABELS, OTHER_CLIP, REFERENCE_REPEATED, SANITY
 
 PAPER_FILE = Path("paper/paper_numbers.yaml")
 EVAL_DIR = Path("metrics/eval")
@@ -30,6 +41,8 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
+    # row label -> column (metric, or SANITY_METRIC) -> `stats.paired_verdict` record(s) behind the cell
+    verdicts: dict[str, dict] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -79,14 +92,15 @@ def ours(scores: dict, metric: str) -> str:
     return fmt(m["mean"]) if not scores.get("seeds") else f"{fmt(m['mean'])} ± {fmt(m['std'])}"
 
 
-def verdict(a: dict, b: dict, metric: str, higher: bool) -> str:
-    """Does 'a beats b' hold for our numbers? holds / reversed / within noise (module docstring)."""
-    ma, mb = a["metrics"][metric], b["metrics"][metric]
-    if ma["mean"] is None or mb["mean"] is None:
-        return "n/a"
-    diff = (ma["mean"] - mb["mean"]) * (1 if higher else -1)
-    noise = (ma["std"] or 0.0) + (mb["std"] or 0.0)
-    return "holds" if diff > noise else "reversed" if diff < -noise else "within noise"
+def verdict(a: dict, b: dict, metric: str, higher: bool) -> dict:
+    """Does "a beats b" hold on `metric`? The paired-bootstrap record (`stats.paired_verdict`):
+    verdict holds / reversed / within noise (n/a without pairs), effect, low, high, n_seeds, n_clips."""
+    return stats.paired_verdict(a, b, metric, higher)
+
+
+def cell(v: dict) -> str:
+    """'holds +0.031 [+0.012, +0.050]': the verdict, the mean paired difference and its 95 % interval."""
+    return v["verdict"] if v["effect"] is None else f"{v['verdict']} {stats.format_interval(v)}"
 
 
 def substitute_notes(scores: dict, metrics) -> list[str]:
@@ -106,23 +120,26 @@ def main_table(paper: dict, scores: dict[str, dict], rows=("pose_only", "single_
     """ByteLoom against the baseline designs on every metric; each cell: ours / paper's stand-in row."""
     metrics = list(paper["metrics"])
     table = Table("Main comparison on the Mani4D(-mini) benchmark: ours (mean ± std over seeds) / paper",
-                  ["design (our run)", "paper row"] + _metric_header(paper), [])
+                  ["design (our run)", "paper row"] + _metric_header(paper) + [SANITY_HEADER], [])
     for name in rows:
         s = scores[name]
         stand = paper["stand_ins"].get(name, {})
         prow = stand.get("paper_row")
         pvals = paper["main_table"]["rows"].get(prow, {}) if prow else {}
         table.rows.append([f"{s['label']} (`{name}`)", prow or "—"] +
-                          [f"{ours(s, m)} / {fmt(pvals.get(m), 4)}" for m in metrics])
-    if "ground_truth" in scores:
-        table.rows.append(["Ground truth clips (upper reference)", "—"] + [ours(scores["ground_truth"], m) for m in metrics])
-    table.rows.append(["ByteLoom beats the best baseline design?", "paper: " + ", ".join(
+                          [f"{ours(s, m)} / {fmt(pvals.get(m), 4)}" for m in metrics] + [_sanity_cell(table, scores, name)])
+    sanity_note = _add_sanity(table, scores, rows, metrics, lead=["—"])
+    label = "ByteLoom beats the best baseline design?"
+    beats = {m: _beats_all(scores, "byteloom", ("pose_only", "single_view"), m, paper["metrics"][m]["higher"])
+             for m in metrics}
+    table.rows.append([label, "paper: " + ", ".join(
         _paper_beats(paper, "Ours (I+II+III)", ("UniAnimate-DiT", "MimicMotion", "AnchorCrafter"), m) for m in metrics)] +
-        [_beats_all(scores, "byteloom", ("pose_only", "single_view"), m, paper["metrics"][m]["higher"]) for m in metrics])
+        [_beats_all_cell(beats[m]) for m in metrics] + ["—"])
+    table.verdicts[label] = beats
     table.notes = _common_notes(paper, scores["byteloom"], metrics) + [
         "Baselines are the conditioning designs the published systems stand for, trained on our backbone and data "
         "with the same curriculum (pose only: UniAnimate-DiT / MimicMotion; single RGB view, no RCM: AnchorCrafter); "
-        "their paper numbers are the published systems', not ours."]
+        "their paper numbers are the published systems', not ours.", sanity_note]
     return table
 
 
@@ -132,10 +149,74 @@ def _paper_beats(paper, row, others, metric) -> str:
     return "yes" if (v[row][metric] > best if hi else v[row][metric] < best) else "no"
 
 
-def _beats_all(scores, a, others, metric, higher) -> str:
-    verdicts = [verdict(scores[a], scores[o], metric, higher) for o in others]
-    return "holds" if all(v == "holds" for v in verdicts) else "reversed" if any(v == "reversed" for v in verdicts) \
-        else "within noise"
+def _beats_all(scores, a, others, metric, higher) -> dict:
+    """a against each of `others`: holds only when it holds against every one, reversed when it is
+    reversed against any, else within noise. The record shown is the comparison with that verdict and
+    the smallest effect (for holds: the closest baseline); every comparison is kept under "against"."""
+    against = {o: verdict(scores[a], scores[o], metric, higher) for o in others}
+    vs = list(against.values())
+    overall = ("n/a" if any(v["verdict"] == "n/a" for v in vs) else "holds" if all(v["verdict"] == "holds" for v in vs)
+               else "reversed" if any(v["verdict"] == "reversed" for v in vs) else "within noise")
+    same = [v for v in vs if v["verdict"] == overall]
+    shown = same[0] if overall == "n/a" else min(same, key=lambda v: v["effect"])
+    return {**shown, "verdict": overall, "against": against}
+
+
+def _beats_all_cell(v: dict) -> str:
+    return v["verdict"] if v["effect"] is None else f"{cell(v)} vs `{v['b']}`"
+
+
+# ---------------------------------------------------------------------------------- sanity rows
+
+SANITY_METRIC = "ssim_gt"
+SANITY_HEADER = "SSIM to ground truth ↑ (sanity check)"
+SANITY_WORDS = {REFERENCE_REPEATED: "the reference image repeated", OTHER_CLIP: "another clip's ground truth"}
+
+
+def sanity_check(scores: dict[str, dict], name: str) -> dict:
+    """Does trained design `name` beat both sanity rows on SSIM to the ground truth?
+
+    {"passed": bool, "against": {sanity row: `stats.paired_verdict` record}}: passed only when the
+    paired interval lies above 0 against each (the sanity rows have one value per clip, paired with
+    every seed of the design)."""
+    missing = [r for r in SANITY if r not in scores]
+    if missing:
+        raise KeyError(f"no evaluation of the sanity row(s) {missing} (run `dvc repro evaluate_sanity`)")
+    against = {r: verdict(scores[name], scores[r], SANITY_METRIC, True) for r in SANITY}
+    return {"passed": all(v["verdict"] == "holds" for v in against.values()), "against": against}
+
+
+def sanity_words(check: dict) -> str:
+    """'beats both sanity rows: the reference image repeated +0.051 [+0.032, +0.070]; another clip's ...'
+    or 'model failed: does not beat the reference image repeated on SSIM to the ground truth
+    (−0.120 [−0.150, −0.090])'."""
+    a = check["against"]
+    if check["passed"]:
+        return "beats both sanity rows: " + "; ".join(f"{SANITY_WORDS[r]} {stats.format_interval(v)}" for r, v in a.items())
+    lost = [r for r, v in a.items() if v["verdict"] != "holds"]
+    return ("model failed: does not beat " + " nor ".join(SANITY_WORDS[r] for r in lost) +
+            " on SSIM to the ground truth (" + "; ".join(stats.format_interval(a[r]) for r in lost) + ")")
+
+
+def _sanity_cell(table: Table, scores: dict[str, dict], name: str) -> str:
+    """The SSIM-to-ground-truth cell of a trained design's row; records its check in `table.verdicts`."""
+    check = sanity_check(scores, name)
+    table.verdicts[f"`{name}` beats both sanity rows"] = {SANITY_METRIC: check}
+    return f"{ours(scores[name], SANITY_METRIC)}; {sanity_words(check)}"
+
+
+def _add_sanity(table: Table, scores: dict[str, dict], trained, metrics, lead: list[str]) -> str:
+    """Append the ground truth (if scored) and the two sanity rows below the trained designs; return
+    the note that names the trained designs that failed the sanity check."""
+    for r in [GROUND_TRUTH] * (GROUND_TRUTH in scores) + list(SANITY):
+        label = "Ground truth clips (upper reference)" if r == GROUND_TRUTH else LABELS[r]
+        table.rows.append([f"{label} (`{r}`)", *lead] + [ours(scores[r], m) for m in metrics] +
+                          [ours(scores[r], SANITY_METRIC)])
+    failed = [n for n in trained if not table.verdicts[f"`{n}` beats both sanity rows"][SANITY_METRIC]["passed"]]
+    return ("Sanity rows (no model): " + "; ".join(f"`{r}` = {SANITY_WORDS[r]}" for r in SANITY) +
+            ". Every trained design must beat both on SSIM to the ground truth (paired interval above 0). " +
+            (f"Model failed: {', '.join(f'`{n}`' for n in failed)} — their numbers measure samples that do not yet "
+             "look like the benchmark's videos." if failed else "All trained designs pass."))
 
 
 def table1(paper: dict, cfg, data_summary: dict) -> Table:
@@ -182,23 +263,28 @@ def table2(paper: dict, scores: dict[str, dict]) -> Table:
     """Curriculum ablation: I+II+III, I+III, III only; ours / paper, and whether the paper's ordering holds."""
     metrics = list(paper["metrics"])
     rows = {"byteloom": "Ours (I+II+III)", "byteloom_I_III": "I+III", "byteloom_III": None}
-    t = Table("Table 2: curriculum ablation, ours (mean ± std) / paper", ["curriculum (our run)"] + _metric_header(paper), [])
+    t = Table("Table 2: curriculum ablation, ours (mean ± std) / paper",
+              ["curriculum (our run)"] + _metric_header(paper) + [SANITY_HEADER], [])
     for name, prow in rows.items():
         pv = paper["main_table"]["rows"].get(prow, {}) if prow else {}
-        t.rows.append([f"{scores[name]['label']} (`{name}`)"] + [f"{ours(scores[name], m)} / {fmt(pv.get(m), 4)}" for m in metrics])
+        t.rows.append([f"{scores[name]['label']} (`{name}`)"] + [f"{ours(scores[name], m)} / {fmt(pv.get(m), 4)}" for m in metrics]
+                      + [_sanity_cell(t, scores, name)])
+    sanity_note = _add_sanity(t, scores, rows, metrics, lead=[])
     for a, b, pa, pb in [("byteloom", "byteloom_I_III", "Ours (I+II+III)", "I+III"), ("byteloom", "byteloom_III", None, None)]:
-        cells = []
+        label, cells, records = f"`{a}` beats `{b}`?", [], {}
         for m in metrics:
             hi = paper["metrics"][m]["higher"]
-            ours_v = verdict(scores[a], scores[b], m, hi)
+            records[m] = verdict(scores[a], scores[b], m, hi)
             if pa:
                 pv = paper["main_table"]["rows"]
                 paper_says = (pv[pa][m] > pv[pb][m]) if hi else (pv[pa][m] < pv[pb][m])
-                cells.append(f"paper {'yes' if paper_says else 'no'}; ours {ours_v}")
+                records[m]["paper"] = "yes" if paper_says else "no"
+                cells.append(f"paper {records[m]['paper']}; ours {cell(records[m])}")
             else:
-                cells.append(f"ours {ours_v}")
-        t.rows.append([f"`{a}` beats `{b}`?"] + cells)
-    t.notes = _common_notes(paper, scores["byteloom"], metrics)
+                cells.append(f"ours {cell(records[m])}")
+        t.rows.append([label] + cells + ["—"])
+        t.verdicts[label] = records
+    t.notes = _common_notes(paper, scores["byteloom"], metrics) + [sanity_note]
     return t
 
 
@@ -206,15 +292,19 @@ def table3(paper: dict, scores: dict[str, dict], cache_rows: list[str]) -> Table
     """RCM ablation: RCM + cache against the single-view design, and cache sizes (no paper numbers exist)."""
     metrics = list(paper["metrics"])
     t = Table("Table 3: RCM ablation and cache size (ours, mean ± std; the paper publishes no numbers)",
-              ["design (our run)", "cache views"] + _metric_header(paper), [])
-    for name in ["single_view", *cache_rows, "byteloom"]:
+              ["design (our run)", "cache views"] + _metric_header(paper) + [SANITY_HEADER], [])
+    trained = ["single_view", *cache_rows, "byteloom"]
+    for name in trained:
         s = scores[name]
         t.rows.append([f"{s['label']} (`{name}`)", "1 RGB view, no RCM" if name == "single_view" else str(s["cache_views"])]
-                      + [ours(s, m) for m in metrics])
-    t.rows.append(["RCM + cache beats single view?", "—"] +
-                  [verdict(scores["byteloom"], scores["single_view"], m, paper["metrics"][m]["higher"]) for m in metrics])
+                      + [ours(s, m) for m in metrics] + [_sanity_cell(t, scores, name)])
+    sanity_note = _add_sanity(t, scores, trained, metrics, lead=["—"])
+    label = "RCM + cache beats single view?"
+    t.verdicts[label] = {m: verdict(scores["byteloom"], scores["single_view"], m, paper["metrics"][m]["higher"])
+                         for m in metrics}
+    t.rows.append([label, "—"] + [cell(t.verdicts[label][m]) for m in metrics] + ["—"])
     t.notes = [f"{paper['table3']['source']}. The cache-size rows sample the full model with fewer cached views "
-               "than it was trained with."] + _common_notes(paper, scores["byteloom"], metrics)
+               "than it was trained with."] + _common_notes(paper, scores["byteloom"], metrics) + [sanity_note]
     return t
 
 
@@ -248,8 +338,10 @@ def usage_table(usage: dict, labels: dict[str, str], scale: str) -> Table:
 def _common_notes(paper, scores, metrics) -> list[str]:
     return [f"Our scale: {scores['scale']}. Paper scale: {paper['paper_scale']}. Source of paper values: "
             f"{paper['main_table']['source']}.",
-            "Ordering verdicts: 'holds' when the difference exceeds the sum of the two spreads over seeds, "
-            "'reversed' when it exceeds them the other way, otherwise 'within noise'."] + \
+            "Ordering verdicts: paired differences A − B per (seed, clip) (same clips, seeds and sampling noise; "
+            "sign flipped where lower is better), effect = their mean, [low, high] = its 95 % hierarchical bootstrap "
+            f"interval ({stats.N_BOOT} resamples of seeds and clips); 'holds' when the interval lies above 0, "
+            "'reversed' when below, otherwise 'within noise'."] + \
         [f"SUBSTITUTE — {n}" for n in substitute_notes(scores, metrics)]
 
 
@@ -268,7 +360,7 @@ def _tex(s: str) -> str:
     s = str(s)
     for a, b in [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
                  ("±", r"$\pm$"), ("↑", r"$\uparrow$"), ("↓", r"$\downarrow$"), ("—", "--"), ("`", ""),
-                 ("≈", r"$\approx$"), ("x0", "x0")]:
+                 ("≈", r"$\approx$"), ("−", "$-$"), ("x0", "x0")]:
         s = s.replace(a, b)
     return s
 

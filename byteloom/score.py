@@ -3,11 +3,21 @@
     python -m byteloom.score --variant byteloom --params params.yaml
 
 Variants are the table rows of `curriculum.variants`, plus `byteloom_cache<k>` (the full model
-sampled with only k RCM-cache views, `evaluation.cache_sizes`: Table 3's cache size) and
-`ground_truth` (the benchmark clips themselves: the upper reference each metric can reach).
-Each variant is sampled once per seed of `curriculum.seeds`; the generated clips go to
-`build/samples/<variant>/seed<k>.npz` and the scores to `metrics/eval/<variant>.json`, every metric
-as mean ± std over seeds (each seed's value is the mean over the benchmark clips).
+sampled with only k RCM-cache views, `evaluation.cache_sizes`: Table 3's cache size),
+`ground_truth` (the benchmark clips themselves: the upper reference each metric can reach) and two
+sanity rows that need no model, which every trained design must beat on SSIM to the ground truth
+(`ssim_gt`; `byteloom.report` says in words where one does not):
+
+* `reference_repeated`: each clip's reference image (at `curriculum.size`, resized as
+  `curriculum.load_split` does) repeated for every frame - a generator that ignores the motion;
+* `other_clip`: clip i gets the ground-truth frames of clip (i + 1) mod n - a real video of the
+  same kind that is not this clip's (needs at least 2 benchmark clips).
+
+Each trained variant is sampled once per seed of `curriculum.seeds`; the rows without a model are
+produced once (`seeds` = [], stored under `seed<cfg.seed>`). The generated clips go to
+`build/samples/<variant>/seed<k>.npz` and the scores to `metrics/eval/<variant>.json`: every
+metric as mean ± std over seeds (each seed's value is the mean over the benchmark clips), and every
+per-clip value (`per_clip`), which `byteloom.stats` pairs by (seed, clip) between designs.
 """
 from __future__ import annotations
 
@@ -26,11 +36,18 @@ from .evaluate import HIGHER_IS_BETTER, METHODS, METRICS, evaluate_many
 SAMPLES_DIR = Path("build/samples")
 EVAL_DIR = Path("metrics/eval")
 GROUND_TRUTH = "ground_truth"
+REFERENCE_REPEATED = "reference_repeated"
+OTHER_CLIP = "other_clip"
+SANITY = (REFERENCE_REPEATED, OTHER_CLIP)
+NO_MODEL = (GROUND_TRUTH, *SANITY)  # rows made from the benchmark clips alone: no model, no seeds
+LABELS = {GROUND_TRUTH: "Ground truth (benchmark clips)",
+          REFERENCE_REPEATED: "Sanity: reference image repeated for every frame",
+          OTHER_CLIP: "Sanity: ground truth of another clip"}
 
 
 def variants(cfg: Config) -> list[str]:
     """Every row the evaluation scores, in table order."""
-    return [*cfg.curriculum.variants, *(f"byteloom_cache{k}" for k in cfg.evaluation.cache_sizes), GROUND_TRUTH]
+    return [*cfg.curriculum.variants, *(f"byteloom_cache{k}" for k in cfg.evaluation.cache_sizes), *NO_MODEL]
 
 
 def resolve(cfg: Config, variant: str) -> tuple[str, int | None]:
@@ -43,7 +60,7 @@ def resolve(cfg: Config, variant: str) -> tuple[str, int | None]:
         if k > cfg.data.cache_views:
             raise ValueError(f"{variant}: the data has only data.cache_views = {cfg.data.cache_views} cached views")
         return "byteloom", k
-    if variant != GROUND_TRUTH and variant not in cfg.curriculum.variants:
+    if variant not in NO_MODEL and variant not in cfg.curriculum.variants:
         raise KeyError(f"unknown variant {variant!r}; evaluated variants: {variants(cfg)}")
     return variant, None
 
@@ -59,13 +76,35 @@ def benchmark_clips(cfg: Config) -> dict:
 def generate(cfg: Config, variant: str, seed: int) -> dict[str, np.ndarray]:
     """The variant's videos of the benchmark clips, at `curriculum.size`."""
     trained, views = resolve(cfg, variant)
-    if trained == GROUND_TRUTH:
+    if trained in NO_MODEL:
         a = C.load_split(cfg.data.root, "test", cfg.curriculum.size, cfg.data.cache_views, cfg.evaluation.clips)
         names = [f.name for f in C.split_folders(cfg.data.root, "test")[: cfg.evaluation.clips]]
-        return dict(zip(names, a["rgb"]))
+        return no_model_videos(variant, a["rgb"], a["reference"], names)
     model, codec = C.variant_model(cfg, trained, seed)
     design = cfg.curriculum.variants[trained].design
     return C.sample_split(cfg, model, codec, design, limit=cfg.evaluation.clips, cache_views=views, seed=seed)
+
+
+def no_model_videos(variant: str, rgb: np.ndarray, reference: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """The videos of a row without a model, from the benchmark split as `curriculum.load_split` gives it.
+
+    rgb: (N, T, h, w, 3) ground-truth frames; reference: (N, h, w, 3) reference images, both at
+    `curriculum.size`; names: the N clip ids. ground_truth: the frames themselves;
+    reference_repeated: clip i's reference for each of its T frames; other_clip: clip
+    (i + 1) mod N's frames for clip i (no clip gets its own; N >= 2).
+    """
+    if len(rgb) != len(names) or len(reference) != len(names):
+        raise ValueError(f"{variant}: {len(names)} clip ids for {len(rgb)} videos and {len(reference)} references")
+    if variant == GROUND_TRUTH:
+        return dict(zip(names, rgb))
+    if variant == REFERENCE_REPEATED:
+        return {n: np.repeat(ref[None], rgb.shape[1], axis=0) for n, ref in zip(names, reference)}
+    if variant == OTHER_CLIP:
+        if len(names) < 2:
+            raise ValueError(f"{variant}: needs at least 2 benchmark clips to give each clip another clip's "
+                             f"ground truth, evaluation.clips gives {len(names)}")
+        return {n: rgb[(i + 1) % len(names)] for i, n in enumerate(names)}
+    raise KeyError(f"{variant}: not a row without a model; those are {list(NO_MODEL)}")
 
 
 def summarise(values: list[float]) -> dict:
@@ -79,7 +118,7 @@ def score_variant(cfg: Config, variant: str, samples_dir: Path = SAMPLES_DIR, pr
     """Sample `variant` for every seed, score each against the benchmark, and summarise over seeds."""
     trained, views = resolve(cfg, variant)
     clips = benchmark_clips(cfg)
-    seeds = [] if variant == GROUND_TRUTH else list(cfg.curriculum.seeds)
+    seeds = [] if variant in NO_MODEL else list(cfg.curriculum.seeds)
     per_seed, per_clip, seconds = [], {}, {}
     for seed in seeds or [cfg.seed]:
         t0 = time.time()
@@ -94,8 +133,8 @@ def score_variant(cfg: Config, variant: str, samples_dir: Path = SAMPLES_DIR, pr
         seconds[f"seed{seed}"] = {"sample": round(t1 - t0, 2), "score": round(time.time() - t1, 2)}
         if progress:
             print(f"{variant} seed {seed}: " + ", ".join(f"{m} {result['mean'][m]:.4f}" for m in METRICS), flush=True)
-    label, design, stages = ("Ground truth (benchmark clips)", None, [])
-    if trained != GROUND_TRUTH:
+    label, design, stages = (LABELS.get(variant), None, [])
+    if trained not in NO_MODEL:
         v = cfg.curriculum.variants[trained]
         label, design, stages = v.label + (f", cache {views} view(s)" if views else ""), v.design, list(v.stages)
     cu = cfg.curriculum

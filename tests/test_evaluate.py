@@ -53,9 +53,13 @@ def worse(metric, a, b, margin=0.0):
 
 
 def test_tables_describe_every_metric():
-    assert set(E.HIGHER_IS_BETTER) == set(E.METHODS) == set(E.METRICS) and len(E.METRICS) == 8
+    assert set(E.HIGHER_IS_BETTER) == set(E.METHODS) == set(E.METRICS) and len(E.METRICS) == 9
     assert [m for m, up in E.HIGHER_IS_BETTER.items() if not up] == ["lmd"]
-    for m in ("obj_iou", "obj_clip", "face_cos", "lmd", "subj_cons", "back_cons", "mot_smth", "t_ssim"):
+    import yaml
+
+    paper = yaml.safe_load((ROOT / "paper/paper_numbers.yaml").read_text())["metrics"]
+    assert list(E.PAPER_METRICS) == list(paper) and set(E.METRICS) - set(paper) == {"ssim_gt"}
+    for m in E.PAPER_METRICS:
         assert "SUBSTITUTE:" in E.METHODS[m], m  # every metric here replaces a network of the paper's
 
 
@@ -165,3 +169,68 @@ def test_color_segmenter_stays_inside_the_condition_silhouette(gt):
     m = E.ColorSegmenter()(c.rgb, no_cache)
     assert not (m & ~seed).any() and m.sum() > 0.5 * seed.sum()
     assert not E.ColorSegmenter()(np.zeros_like(c.rgb), c).any()  # nothing object-coloured in a black video
+
+
+# ---------------------------------------------------------------------------------- sanity rows (byteloom.score)
+
+
+def test_ssim_to_the_ground_truth_is_a_sanity_metric(gt, clean):
+    assert "ssim_gt" in E.METRICS and "ssim_gt" not in E.PAPER_METRICS and E.HIGHER_IS_BETTER["ssim_gt"]
+    assert "SUBSTITUTE" not in E.METHODS["ssim_gt"] and "Not a paper metric" in E.METHODS["ssim_gt"]
+    assert clean["ssim_gt"] == pytest.approx(1.0)
+    still = np.repeat(gt.clip.rgb[:1], gt.num_frames, axis=0)  # the first frame repeated: right only at t = 0
+    assert E.ssim_to_ground_truth(still, gt.clip.rgb) < 1.0
+    assert E.evaluate_video(np.zeros_like(gt.clip.rgb), gt)["ssim_gt"] < 0.2
+
+
+def test_no_model_rows_repeat_the_reference_and_swap_clips():
+    from byteloom import score
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (4, 5, 8, 8, 3), dtype=np.uint8)
+    ref = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    names = ["a", "b", "c", "d"]
+    rep = score.no_model_videos("reference_repeated", rgb, ref, names)
+    assert all(rep[n].shape == (5, 8, 8, 3) and (rep[n] == ref[i][None]).all() for i, n in enumerate(names))
+    other = score.no_model_videos("other_clip", rgb, ref, names)
+    source = {n: next(j for j in range(4) if np.array_equal(other[n], rgb[j])) for n in names}
+    assert all(source[n] != i for i, n in enumerate(names)) and sorted(source.values()) == [0, 1, 2, 3]
+    assert all(np.array_equal(v, rgb[i]) for i, v in enumerate(score.no_model_videos("ground_truth", rgb, ref, names).values()))
+    with pytest.raises(ValueError, match="at least 2 benchmark clips"):
+        score.no_model_videos("other_clip", rgb[:1], ref[:1], names[:1])
+    with pytest.raises(KeyError, match="byteloom"):
+        score.no_model_videos("byteloom", rgb, ref, names)
+
+
+def test_sanity_rows_are_scored_from_the_benchmark_split(tmp_path):
+    """On a generated micro test split: the rows `byteloom.score` writes, resized as `load_split` does."""
+    import copy
+
+    import cv2
+    import yaml
+
+    from byteloom import mani4d, score
+    from byteloom.config import config_from_dict
+    from byteloom.data import load_clip
+
+    p = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    p["data"].update(root=str(tmp_path / "data"), size=[32, 32], frames=3, cache_views=2,
+                     clips={"stage1": 1, "stage2": 1, "stage3": 1, "test": 3})
+    p["curriculum"].update(size=[16, 16], seeds=[0, 1])
+    p["evaluation"].update(clips=3, cache_sizes=[1])
+    cfg = config_from_dict(p, "micro")
+    mani4d.generate_split(cfg.data, "test", seed=cfg.seed, progress=False)
+    assert score.variants(cfg)[-3:] == ["ground_truth", "reference_repeated", "other_clip"]
+    clips = {f.name: load_clip(f) for f in sorted((tmp_path / "data" / "test").iterdir())}
+    truth = score.generate(cfg, "ground_truth", cfg.seed)
+    rep = score.generate(cfg, "reference_repeated", cfg.seed)
+    other = score.generate(cfg, "other_clip", cfg.seed)
+    assert list(rep) == list(other) == list(truth) == sorted(clips)
+    for cid, clip in clips.items():
+        small_ref = cv2.resize(clip.reference, (16, 16), interpolation=cv2.INTER_AREA)
+        assert rep[cid].shape == (3, 16, 16, 3) and all(np.array_equal(f, small_ref) for f in rep[cid])
+        assert any(np.array_equal(other[cid], truth[c]) for c in truth if c != cid)
+        assert not np.array_equal(other[cid], truth[cid])
+    out = score.score_variant(cfg, "other_clip", samples_dir=tmp_path / "samples", progress=False)
+    assert out["seeds"] == [] and list(out["per_clip"]) == [f"seed{cfg.seed}"] and out["label"].startswith("Sanity")
+    assert out["metrics"]["ssim_gt"]["mean"] < 0.9 and (tmp_path / "samples" / "other_clip" / f"seed{cfg.seed}.npz").is_file()

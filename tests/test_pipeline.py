@@ -19,7 +19,7 @@ MICRO = {  # overrides of params.yaml that keep every stage to seconds
     "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 2, "stage3": 2, "test": 2}},
     "curriculum": {"size": [16, 16], "seeds": [0], "base_steps": 2, "steps": {"stage1": 2, "stage2": 2, "stage3": 2},
                    "batch_size": 1, "checkpoint_every": 1},
-    "evaluation": {"clips": 1, "cache_sizes": [1, 2]},
+    "evaluation": {"clips": 2, "cache_sizes": [1, 2]},  # other_clip needs 2 clips
     "validation": {"clips": 1, "strengths": [0.0, 1.0]},
 }
 
@@ -73,8 +73,9 @@ def test_repro_builds_every_output_then_skips_when_nothing_changed(micro_repo):
             assert path.exists(), f"stage {name}: output {path} missing"
     for f in (micro_repo / "metrics/eval").glob("*.json"):
         scores = json.loads(f.read_text())
-        assert set(scores["metrics"]) >= {"obj_iou", "face_cos", "lmd", "t_ssim"}, f
-    assert len(list((micro_repo / "metrics/eval").glob("*.json"))) == len(expanded_stages(micro_repo, "evaluate")) + 1
+        assert set(scores["metrics"]) >= {"obj_iou", "face_cos", "lmd", "t_ssim", "ssim_gt"}, f
+    # the trained variants, the ground truth and the two sanity rows
+    assert len(list((micro_repo / "metrics/eval").glob("*.json"))) == len(expanded_stages(micro_repo, "evaluate")) + 3
     tables = micro_repo / "figures/06_tables"
     for name in ("main", "table1", "table2", "table3"):
         md = (tables / f"{name}.md").read_text()
@@ -82,6 +83,13 @@ def test_repro_builds_every_output_then_skips_when_nothing_changed(micro_repo):
         assert (tables / f"{name}.tex").read_text().startswith("\\begin{table}")
     assert list(tables.glob("*.png")) and list(tables.glob("*.gif"))
     assert "0.8288" in (tables / "main.md").read_text()  # the paper's value beside ours
+    for name in ("main", "table2", "table3"):
+        md = (tables / f"{name}.md").read_text()
+        assert "`reference_repeated`" in md and "`other_clip`" in md and "SSIM to ground truth" in md, name
+    verdicts = json.loads((micro_repo / "metrics/tables.json").read_text())["verdicts"]
+    v = verdicts["rcm_cache_beats_single_view"]["obj_iou"]
+    assert v["verdict"] in ("holds", "reversed", "within noise", "n/a") and {"effect", "low", "high"} <= set(v)
+    assert set(verdicts["sanity"]) >= {"byteloom", "single_view", "pose_only"}
     usage = json.loads((micro_repo / "metrics/condition_usage.json").read_text())
     assert set(usage) == {"byteloom", "single_view", "pose_only"}
     assert set(usage["byteloom"]["test"]["mean"]["0.9"]) == {"own", "rcm_swapped", "cache_swapped", "both_swapped"}

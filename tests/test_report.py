@@ -1,7 +1,11 @@
-"""The tables (paper section 4): paper values from the numbers file, honest ordering verdicts, Markdown and LaTeX."""
+"""The tables (paper section 4): paper values from the numbers file, paired ordering verdicts, sanity rows,
+Markdown and LaTeX."""
 import json
+import re
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from byteloom import report as R
@@ -11,11 +15,19 @@ PAPER = R.load_paper(ROOT / "paper/paper_numbers.yaml")
 METRICS = list(PAPER["metrics"])
 
 
-def fake(name, value, std=0.01, seeds=(0, 1, 2), views=4):
+CLIPS = [f"{i:04d}" for i in range(8)]
+
+
+def fake(name, value, std=0.01, seeds=(0, 1, 2), views=4, ssim=0.6, noise=0.03):
+    """An evaluation file: every metric `value` (1 - value where lower is better) plus per-(seed, clip)
+    noise of its own (seeded by the name), SSIM to the ground truth `ssim` plus the same noise."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    keys = [f"seed{s}" for s in seeds] or ["seed0"]
+    center = {m: value if PAPER["metrics"][m]["higher"] else 1 - value for m in METRICS} | {"ssim_gt": ssim}
+    per_clip = {k: {c: {m: v + noise * rng.standard_normal() for m, v in center.items()} for c in CLIPS} for k in keys}
     return {"variant": name, "label": name.title(), "design": "rcm_cache", "stages": [], "cache_views": views,
-            "seeds": list(seeds), "scale": "16x16 px, micro", "per_clip": {},
-            "metrics": {m: {"mean": value if PAPER["metrics"][m]["higher"] else 1 - value, "std": std,
-                            "per_seed": [value] * len(seeds)} for m in METRICS},
+            "seeds": list(seeds), "scale": "16x16 px, micro", "per_clip": per_clip,
+            "metrics": {m: {"mean": v, "std": std, "per_seed": [v] * len(seeds)} for m, v in center.items()},
             "methods": {m: ("SUBSTITUTE: a stand-in" if m == "face_cos" else "as the peer") for m in METRICS}}
 
 
@@ -24,18 +36,79 @@ def scores():
     return {"byteloom": fake("byteloom", 0.8), "byteloom_I_III": fake("byteloom_I_III", 0.7),
             "byteloom_III": fake("byteloom_III", 0.795), "single_view": fake("single_view", 0.9),
             "pose_only": fake("pose_only", 0.5), "byteloom_cache1": fake("byteloom_cache1", 0.6, views=1),
-            "ground_truth": fake("ground_truth", 1.0, std=0.0, seeds=())}
+            "ground_truth": fake("ground_truth", 1.0, std=0.0, seeds=(), ssim=1.0, noise=0.0),
+            "reference_repeated": fake("reference_repeated", 0.3, std=0.0, seeds=(), ssim=0.4),
+            "other_clip": fake("other_clip", 0.3, std=0.0, seeds=(), ssim=0.2)}
 
 
-def test_verdicts_are_holds_reversed_or_within_noise(scores):
+INTERVAL = r"[+−]\d\.\d{3} \[[+−]\d\.\d{3}, [+−]\d\.\d{3}\]"
+
+
+def test_verdicts_are_paired_intervals_shown_in_every_cell(scores):
     t = R.table2(PAPER, scores)
-    rows = {r[0]: r[1:] for r in t.rows}
-    assert all(c.endswith("ours holds") for c in rows["`byteloom` beats `byteloom_I_III`?"])
-    assert all(c == "ours within noise" for c in rows["`byteloom` beats `byteloom_III`?"])  # 0.005 < 0.02 spread
+    rows = {r[0]: r[1:-1] for r in t.rows}
+    holds = rows["`byteloom` beats `byteloom_I_III`?"]
+    assert all(re.fullmatch(f"paper (yes|no); ours holds {INTERVAL}", c) for c in holds), holds
+    assert all(re.fullmatch(f"ours within noise {INTERVAL}", c) for c in rows["`byteloom` beats `byteloom_III`?"])
+    # the cell's numbers are the record's: effect 0.1 planted, interval around it
+    rec = t.verdicts["`byteloom` beats `byteloom_I_III`?"]["obj_iou"]
+    assert rec["verdict"] == "holds" and rec["low"] < 0.1 < rec["high"] and rec["low"] > 0 and rec["paper"] == "yes"
+    assert f"+{rec['effect']:.3f} [+{rec['low']:.3f}, +{rec['high']:.3f}]" in holds[METRICS.index("obj_iou")]
     t3 = R.table3(PAPER, scores, ["byteloom_cache1"])
-    assert all(c == "reversed" for c in t3.rows[-1][2:])  # single view is better in these fake numbers
+    assert all(re.fullmatch(f"reversed {INTERVAL}", c) for c in t3.rows[-1][2:-1])  # single view is better here
     # the paper's own ordering on Back-Cons is I+III > I+II+III: the table must say so, not assume
-    assert rows["`byteloom` beats `byteloom_I_III`?"][METRICS.index("back_cons")].startswith("paper no")
+    assert holds[METRICS.index("back_cons")].startswith("paper no")
+    json.dumps(t.verdicts)  # the records go to metrics/tables.json
+
+
+def test_byteloom_beats_the_baselines_only_when_it_beats_each(scores):
+    t = R.main_table(PAPER, scores)
+    row = next(r for r in t.rows if r[0].startswith("ByteLoom beats"))
+    rec = t.verdicts["ByteLoom beats the best baseline design?"]["obj_iou"]
+    assert rec["against"]["pose_only"]["verdict"] == "holds" and rec["against"]["single_view"]["verdict"] == "reversed"
+    assert rec["verdict"] == "reversed" and re.fullmatch(f"reversed {INTERVAL} vs `single_view`", row[2])
+    scores["single_view"] = fake("single_view", 0.6)
+    rec = R.main_table(PAPER, scores).verdicts["ByteLoom beats the best baseline design?"]["obj_iou"]
+    assert rec["verdict"] == "holds" and rec["b"] == "single_view"  # the closer of the two is shown
+    scores["single_view"] = fake("single_view", 0.8)
+    rec = R.main_table(PAPER, scores).verdicts["ByteLoom beats the best baseline design?"]["obj_iou"]
+    assert rec["verdict"] == "within noise" and rec["against"]["pose_only"]["verdict"] == "holds"
+    for name in ("byteloom", "pose_only", "single_view"):  # a metric with nothing to score anywhere
+        for clips in scores[name]["per_clip"].values():
+            for v in clips.values():
+                v["face_cos"] = float("nan")
+    t = R.main_table(PAPER, scores)
+    row = next(r for r in t.rows if r[0].startswith("ByteLoom beats"))
+    assert row[1 + METRICS.index("face_cos") + 1] == "n/a"
+    rec = t.verdicts["ByteLoom beats the best baseline design?"]["face_cos"]
+    assert rec["verdict"] == "n/a" and rec["effect"] is None and rec["dropped"] == 3 * len(CLIPS)
+
+
+def test_every_table_shows_the_sanity_rows_and_a_failed_model_says_so(scores):
+    scores["pose_only"] = fake("pose_only", 0.5, ssim=0.3)  # beats another clip, not the repeated reference
+    tables = {"main": R.main_table(PAPER, scores), "table2": R.table2(PAPER, scores),
+              "table3": R.table3(PAPER, scores, ["byteloom_cache1"])}
+    for name, t in tables.items():
+        labels = [r[0] for r in t.rows]
+        assert any("`reference_repeated`" in x for x in labels) and any("`other_clip`" in x for x in labels), name
+        assert t.header[-1].startswith("SSIM to ground truth")
+        for r in t.rows:
+            if "`byteloom`" in r[0] and "beats" not in r[0]:
+                assert re.fullmatch(rf"0\.\d{{3}} ± 0\.010; beats both sanity rows: the reference image repeated "
+                                    rf"{INTERVAL}; another clip's ground truth {INTERVAL}", r[-1]), r[-1]
+    main = {r[0]: r for r in tables["main"].rows}
+    failed = main["Pose_Only (`pose_only`)"][-1]
+    assert re.fullmatch(rf"0\.300 ± 0\.010; model failed: does not beat the reference image repeated on SSIM to the "
+                        rf"ground truth \(−0\.\d{{3}} \[−0\.\d{{3}}, −0\.\d{{3}}\]\)", failed), failed
+    assert "another clip" not in failed
+    check = tables["main"].verdicts["`pose_only` beats both sanity rows"]["ssim_gt"]
+    assert not check["passed"] and check["against"]["other_clip"]["verdict"] == "holds"
+    assert any("Model failed: `pose_only`" in n for n in tables["main"].notes)
+    assert any("All trained designs pass" in n for n in tables["table2"].notes)
+    assert main["Sanity: reference image repeated for every frame (`reference_repeated`)"][-1] == "0.400"
+    del scores["other_clip"]
+    with pytest.raises(KeyError, match="other_clip"):
+        R.table2(PAPER, scores)
 
 
 def test_paper_values_come_from_the_numbers_file(scores):
@@ -43,6 +116,7 @@ def test_paper_values_come_from_the_numbers_file(scores):
     row = next(r for r in t.rows if "`byteloom`" in r[0])
     expect = PAPER["main_table"]["rows"]["Ours (I+II+III)"]["obj_iou"]
     assert row[2].endswith(f"/ {expect:.4f}") and row[2].startswith("0.800 ± 0.010")
+    assert any(r[0].startswith("Ground truth clips") and r[2] == "1.000" for r in t.rows)
     sv = next(r for r in t.rows if "`single_view`" in r[0])
     assert sv[1] == "AnchorCrafter"
     assert any("SUBSTITUTE" in n and "face_cos" in n for n in t.notes)
