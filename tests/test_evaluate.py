@@ -20,16 +20,17 @@ def benchmark_clip(index: int = 0):
     path = ROOT / "data" / "test" / f"{index:04d}"
     if path.is_dir():
         return load_clip(path)
-    from byteloom import assets, mani4d, scene
+    from byteloom import assets, mani4d, rcm, scene
     from byteloom.geometry import intrinsics_from_fov
 
-    obj = assets.load_object("mug", extent=0.2)
+    # built as mani4d.generate_split builds a benchmark clip, RCM-cache included (the segmenter uses it)
+    obj = assets.load_object("mug", extent=0.25)
     f = mani4d.human_clip(scene.make_identity(1000 + index), "kick", 9, (64, 64), seed=index, obj=obj)
     meta = {"source": "mani4d-mini", "split": "test", "stage": "test", "seed": index, "identity": 1000 + index,
             "object": "mug", "fps": 15.0, "num_frames": 9, "height": 64, "width": 64}
     return Clip(meta=meta, rgb=f.rgb, rcm=f.rcm, skeleton=f.skeleton, reference=f.reference, body=f.body,
                 hands=f.hands, K=np.tile(intrinsics_from_fov((64, 64), 40.0), (9, 1, 1)), poses=f.poses, mesh=obj,
-                extra={"mask_human": f.mask_human, "mask_object": f.mask_object, "mask_hands": f.mask_hands})
+                cache=rcm.build_cache(obj, 4, (64, 64)), extra={"mask_human": f.mask_human, "mask_object": f.mask_object, "mask_hands": f.mask_hands})
 
 
 @pytest.fixture(scope="module")
