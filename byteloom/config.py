@@ -409,8 +409,8 @@ def validate(cfg: "Config", source: str = "<dict>") -> None:
     if ev.cache_sizes and "byteloom" not in cu.variants:
         _fail(source, "evaluation.cache_sizes", "the cache-size rows sample the `byteloom` variant, which "
                                                 "curriculum.variants does not define")
-    if not 1 <= ev.clips <= d.clips["test"]:
-        _fail(source, "evaluation.clips", f"must be in 1..data.clips.test ({d.clips['test']}), got {ev.clips}")
+    if not 2 <= ev.clips <= d.clips["test"]:  # the `other_clip` sanity row needs a second clip
+        _fail(source, "evaluation.clips", f"must be in 2..data.clips.test ({d.clips['test']}), got {ev.clips}")
     for i, k in enumerate(ev.cache_sizes):
         if not 1 <= k <= d.cache_views:
             _fail(source, f"evaluation.cache_sizes[{i}]", f"must be in 1..data.cache_views ({d.cache_views}), got {k}")

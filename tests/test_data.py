@@ -13,14 +13,14 @@ from byteloom.data import ClipError, load_clip, read_bop_scene
 from byteloom.geometry import backproject, transform
 from tests.test_config import params
 
-MICRO = {"size": [48, 48], "frames": 4, "cache_views": 2, "clips": {"stage1": 2, "stage2": 2, "stage3": 2, "test": 1}}
+MICRO = {"size": [48, 48], "frames": 4, "cache_views": 2, "clips": {"stage1": 2, "stage2": 2, "stage3": 2, "test": 2}}
 
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory):
     p = params()
     p["data"].update(MICRO)
-    p["evaluation"].update(clips=1)  # at most the test split's clips (checked when params load)
+    p["evaluation"].update(clips=2)  # at most the test split's clips (checked when params load)
     p["validation"].update(clips=1)
     cfg = config_from_dict(p)
     root = tmp_path_factory.mktemp("mani4d")

@@ -123,6 +123,31 @@ def test_a_second_complete_run_gives_identical_results(micro_repo):
     assert "up to date" in run(["dvc", "status"], micro_repo)
 
 
+def test_a_forced_rerun_retrains_and_damaged_data_is_regenerated(micro_repo):
+    """`dvc repro -f` on a finished run trains it again (its checkpoint went when it finished);
+    a truncated clip file raises ClipError naming it, `dvc status` shows it, `dvc repro` rebuilds it."""
+    from byteloom.data import ClipError, load_clip
+
+    adapters = micro_repo / "build/train/I/seed0/adapters/pytorch_lora_weights.safetensors"
+    before = adapters.read_bytes()
+    assert not list((micro_repo / "build/checkpoints/I").rglob("checkpoint.pt"))
+    run(["dvc", "repro", "-f", "-s", "train@I"], micro_repo)
+    record = json.loads((micro_repo / "metrics/train/I.json").read_text())
+    assert record["start_per_seed"] == ["fresh"] and record["resumed_from_per_seed"] == [0]
+    assert all(s > 0 for s in record["seconds_per_seed"])
+    assert adapters.read_bytes() == before  # retrained, to the same adapters (same machine)
+
+    clip = sorted((micro_repo / "data/test").iterdir())[0]
+    good = (clip / "frames.npz").read_bytes()
+    (clip / "frames.npz").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ClipError, match=r"frames\.npz: damaged or truncated"):
+        load_clip(clip)
+    assert "data@test" in run(["dvc", "status"], micro_repo)
+    run(["dvc", "repro", "data@test"], micro_repo)
+    assert (clip / "frames.npz").read_bytes() == good
+    assert "up to date" in run(["dvc", "status"], micro_repo)
+
+
 def test_dvc_plots_show_renders_offline(micro_repo, tmp_path):
     """`dvc plots show` uses the committed template with vega inlined: no script is fetched from the web."""
     run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], micro_repo)
