@@ -24,11 +24,12 @@ class ConfigError(ValueError):
 
 
 # Closed sets of names, defined once here (the modules that use them import them from here).
-STAGES = ("stage1", "stage2", "stage3")  # curriculum stages, paper section 3.3
+STAGES = ("stage1", "stage2", "objmv", "stage3")  # curriculum stages in order, paper section 3.3 (objmv: the
+                                                   # optional Object-Multiview stage, main table rows with "Obj")
 DESIGNS = ("rcm_cache", "rcm_only", "single_view", "pose_only")  # conditioning designs (byteloom.model)
 SCHEDULERS = ("euler", "unipc")  # byteloom.sample.make_scheduler
 CODECS = ("patch", "wan_vae")  # byteloom.model.build_model
-DATA_SPLITS = ("stage1", "stage2", "stage3", "test")
+DATA_SPLITS = (*STAGES, "test")
 RESERVED_ROWS = ("ground_truth", "reference_repeated", "other_clip")  # rows byteloom.score adds to the variants
 
 
@@ -126,7 +127,7 @@ class DataConfig:
     fps: float
     cache_views: int
     object_extent: float  # longest side of every object, metres
-    clips: dict[str, int]  # clips per split: stage1, stage2, stage3, test (Stage I largest, III smallest)
+    clips: dict[str, int]  # clips per split: stage1, stage2, objmv, stage3, test (Stage I largest, III smallest)
     train_objects: tuple[str, ...]
     test_objects: tuple[str, ...]  # novel objects, only in the test split
     train_identities: int  # identities 0 .. n-1
@@ -140,7 +141,7 @@ class VariantConfig:
 
     label: str  # row name in the tables
     design: str  # conditioning design, one of byteloom.model.VARIANTS
-    stages: tuple[str, ...]  # curriculum stages in order, each one of stage1, stage2, stage3
+    stages: tuple[str, ...]  # curriculum stages in order, each one of stage1, stage2, objmv, stage3
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ class CurriculumConfig:
     seeds: tuple[int, ...]  # every variant is trained once per seed (tables show mean ± spread)
     base_steps: int  # full training of the tiny backbone: the stand-in for Wan2.1's pretraining (0 with a checkpoint)
     base_lr: float
-    steps: dict[str, int]  # LoRA steps per stage: stage1, stage2, stage3 (Stage I longest, as in the paper)
+    steps: dict[str, int]  # LoRA steps per stage: stage1, stage2, objmv, stage3 (Stage I longest, as in the paper)
     lr: float
     batch_size: int
     grad_accum: int

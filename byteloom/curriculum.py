@@ -4,6 +4,8 @@
                │       └─► III       (no-RCM design: single-view reference, same curriculum)
                └─► III               I+III
     base ──► III                     III only (no curriculum)
+               ├─► Obj ──► III       I+Obj+III (optional Object-Multiview stage: turntable clips)
+               └─► II ──► Obj ──► III  I+II+Obj+III
 
 `base` is the backbone the stages adapt. At paper scale it is Wan2.1-T2V-1.3B (`model.checkpoint`).
 In the default profile no pretrained weights exist, so the pipeline *pretrains* the tiny random Wan
@@ -40,7 +42,8 @@ from .train import (LatentClips, add_lora, discard_checkpoint, encode_clips, loa
                     tensor_to_frames, train)
 from .train import condition_usage as train_condition_usage
 
-ROMAN = {"stage1": "I", "stage2": "II", "stage3": "III"}
+ROMAN = {"stage1": "I", "stage2": "II", "objmv": "Obj", "stage3": "III"}
+BASE_SPLITS = ("stage1", "stage2", "stage3")  # what the base is pretrained on (not the optional Obj stage)
 BASE = "base"
 TRAIN_DIR = Path("build/train")  # run outputs (adapters, loss curves): DVC outs
 CKPT_DIR = Path("build/checkpoints")  # resumable checkpoints: not DVC outs, so a killed stage resumes
@@ -269,7 +272,7 @@ def pretrain_base(cfg: Config, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKP
         raise ValueError("model.checkpoint is set: the base is the real Wan2.1 checkpoint, nothing to pretrain "
                          "(set curriculum.base_steps: 0)")
     model, codec = build_model(cfg.model, seed=cfg.seed)
-    parts = [split_latents(cfg, s, codec, "pose_only") for s in STAGES]
+    parts = [split_latents(cfg, s, codec, "pose_only") for s in BASE_SPLITS]
     data = LatentClips(torch.cat([p.video for p in parts]),
                        Conditions(ref=torch.cat([p.cond.ref for p in parts]),
                                   pose=torch.zeros_like(torch.cat([p.cond.pose for p in parts]))))

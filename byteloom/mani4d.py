@@ -73,6 +73,8 @@ def object_multiview_clip(mesh, frames: int, size, seed: int, cache: rcm.RcmCach
 #                                the interaction (`interaction_camera`), the held object covers
 #                                ~14-17% of the image at the default object size.
 # test                            Stage III clips with identities and objects never seen in training.
+# objmv     (object multiview):  the paper's optional stage (ScannedGoogle): a textured object turning
+#                                in front of the camera, no person (`object_only_clip`).
 #
 # Every frame is rendered once in colour and once as segment labels (person / hands / object /
 # backdrop) from the same scene, so masks, depth, RGB and RCM agree pixel for pixel. A held object's
@@ -695,8 +697,8 @@ def hand_object_clip(identity: scene.Identity, obj, frames: int, size, seed: int
 
 # ---------------------------------------------------------------------------------- splits
 
-SPLITS = ("stage1", "stage2", "stage3", "test")
-STAGE_OF = {"stage1": "I", "stage2": "II", "stage3": "III", "test": "test"}
+SPLITS = ("stage1", "stage2", "stage3", "test", "objmv")  # appended: each split's random stream stays the same
+STAGE_OF = {"stage1": "I", "stage2": "II", "stage3": "III", "test": "test", "objmv": "Obj"}
 
 
 def clip_plan(cfg, split: str, seed: int) -> list[dict]:
@@ -709,10 +711,26 @@ def clip_plan(cfg, split: str, seed: int) -> list[dict]:
     ids = np.arange(cfg.test_identities) + 1000 if test else np.arange(cfg.train_identities)
     plan = []
     for i in range(cfg.clips[split]):
-        plan.append({"index": i, "seed": int(rng.integers(2**31)), "identity": int(ids[i % len(ids)]),
+        plan.append({"index": i, "seed": int(rng.integers(2**31)),
+                     "identity": None if split == "objmv" else int(ids[i % len(ids)]),
                      "object": None if split == "stage1" else objects[i % len(objects)],
-                     "motion": None if split == "stage2" else cfg.motions[int(rng.integers(len(cfg.motions)))]})
+                     "motion": None if split in ("stage2", "objmv") else cfg.motions[int(rng.integers(len(cfg.motions)))]})
     return plan
+
+
+def object_only_clip(mesh, plan: dict, cfg, cache: rcm.RcmCache):
+    """An Object-Multiview clip (the paper's optional stage, ScannedGoogle there): the textured object
+    turning in front of the camera on a black background, with its RCM video and RCM-cache; no
+    person, so the skeleton, keypoints and reference image are empty (black)."""
+    from .data import Clip
+
+    oc = object_multiview_clip(mesh, cfg.frames, cfg.size, plan["seed"], cache=cache)
+    n, none = cfg.frames, np.zeros(oc.mask.shape, bool)
+    meta = {"source": "mani4d-mini", "split": "objmv", "stage": STAGE_OF["objmv"], "seed": plan["seed"],
+            "identity": None, "object": plan["object"], "motion": None, "fps": cfg.fps, "phases": None, "holder": None}
+    return Clip(meta=meta, rgb=oc.rgb, rcm=oc.rcm, skeleton=np.zeros_like(oc.rgb), reference=np.zeros_like(oc.rgb[0]),
+                body=np.zeros((n, 18, 3)), hands=np.zeros((n, 2, 21, 3)), K=np.tile(oc.K, (n, 1, 1)), poses=oc.poses,
+                mesh=mesh, cache=cache, extra={"mask_object": oc.mask, "mask_human": none, "mask_hands": none})
 
 
 def generate_split(cfg, split: str, seed: int, out_root=None, progress: bool = True) -> list:
@@ -730,13 +748,16 @@ def generate_split(cfg, split: str, seed: int, out_root=None, progress: bool = T
     out.mkdir(parents=True, exist_ok=True)
     meshes, caches, written = {}, {}, []
     for p in tqdm(clip_plan(cfg, split, seed), desc=f"mani4d {split}", disable=not progress):
-        ident = scene.make_identity(p["identity"])
         obj = None
         if p["object"] is not None:
             if p["object"] not in meshes:
                 meshes[p["object"]] = load_object(p["object"], extent=cfg.object_extent)
                 caches[p["object"]] = rcm.build_cache(meshes[p["object"]], cfg.cache_views, cfg.size)
             obj = meshes[p["object"]]
+        if split == "objmv":
+            written.append(save_clip(out / f"{p['index']:04d}", object_only_clip(obj, p, cfg, caches[p["object"]])))
+            continue
+        ident = scene.make_identity(p["identity"])
         if split == "stage2":
             f = hand_object_clip(ident, obj, cfg.frames, cfg.size, p["seed"])
         else:

@@ -13,7 +13,7 @@ from byteloom.data import ClipError, load_clip, read_bop_scene
 from byteloom.geometry import backproject, transform
 from tests.test_config import params
 
-MICRO = {"size": [48, 48], "frames": 4, "cache_views": 2, "clips": {"stage1": 2, "stage2": 2, "stage3": 2, "test": 2}}
+MICRO = {"size": [48, 48], "frames": 4, "cache_views": 2, "clips": {"stage1": 2, "stage2": 2, "stage3": 2, "test": 2, "objmv": 1}}
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +257,16 @@ def test_every_damaged_file_raises_a_clip_error_naming_it(clip_copy, damage, fil
     with pytest.raises(ClipError, match=message) as e:
         load_clip(clip_copy)
     assert file in str(e.value) and str(clip_copy) in str(e.value)
+
+
+def test_object_multiview_clips_show_only_the_turning_object(splits):
+    """The optional Object-Multiview stage (paper main table, rows "Obj"): no person, the textured
+    object turning in front of the camera, with its RCM video and RCM-cache."""
+    paths, cfg = splits
+    c = load_clip(paths["objmv"][0])
+    assert c.meta["stage"] == "Obj" and c.meta["identity"] is None and c.meta["object"] in cfg.data.train_objects
+    assert not c.skeleton.any() and not c.reference.any() and not c.extra["mask_human"].any()
+    assert c.extra["mask_object"].all(0).any() and np.array_equal(c.rcm.any(-1), c.extra["mask_object"])
+    assert c.cache is not None and c.cache.num_views == cfg.data.cache_views
+    turn = np.degrees(np.arccos(np.clip((np.trace(c.poses[0, :3, :3].T @ c.poses[-1, :3, :3]) - 1) / 2, -1, 1)))
+    assert turn > 10, f"the object barely turns ({turn:.1f} degrees)"

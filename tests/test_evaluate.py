@@ -216,7 +216,7 @@ def test_sanity_rows_are_scored_from_the_benchmark_split(tmp_path):
 
     p = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
     p["data"].update(root=str(tmp_path / "data"), size=[32, 32], frames=3, cache_views=2,
-                     clips={"stage1": 1, "stage2": 1, "stage3": 1, "test": 3})
+                     clips={"stage1": 1, "stage2": 1, "stage3": 1, "test": 3, "objmv": 1})
     p["curriculum"].update(size=[16, 16], seeds=[0, 1])
     p["evaluation"].update(clips=3, cache_sizes=[1])
     cfg = config_from_dict(p, "micro")

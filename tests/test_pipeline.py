@@ -16,8 +16,8 @@ MICRO = {  # overrides of params.yaml that keep every stage to seconds
               "fusion_hidden": 16},
     "sampler": {"steps": 2, "window": 3},
     "model_lesson": {"size": [16, 16], "frames": 3, "cache_views": 2, "clips": 6, "steps": 4, "batch_size": 2},
-    "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 2, "stage3": 2, "test": 2}},
-    "curriculum": {"size": [16, 16], "seeds": [0], "base_steps": 2, "steps": {"stage1": 2, "stage2": 2, "stage3": 2},
+    "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 2, "stage3": 2, "test": 2, "objmv": 1}},
+    "curriculum": {"size": [16, 16], "seeds": [0], "base_steps": 2, "steps": {"stage1": 2, "stage2": 2, "objmv": 2, "stage3": 2},
                    "batch_size": 1, "checkpoint_every": 1},
     "evaluation": {"clips": 2, "cache_sizes": [1, 2]},  # other_clip needs 2 clips
     "validation": {"clips": 1, "strengths": [0.0, 1.0]},
