@@ -30,6 +30,8 @@ DESIGNS = ("rcm_cache", "rcm_only", "single_view", "pose_only")  # conditioning 
 SCHEDULERS = ("euler", "unipc")  # byteloom.sample.make_scheduler
 CODECS = ("patch", "wan_vae")  # byteloom.model.build_model
 DATA_SPLITS = (*STAGES, "test")
+BASE_SPLITS = ("stage1", "stage2", "stage3")  # what the base is pretrained on (its own corpus of these kinds)
+LR_SCHEDULES = ("constant", "cosine", "linear", "cosine_with_restarts", "polynomial")  # diffusers.optimization
 RESERVED_ROWS = ("ground_truth", "reference_repeated", "other_clip")  # rows byteloom.score adds to the variants
 
 
@@ -145,13 +147,26 @@ class VariantConfig:
 
 
 @dataclass(frozen=True)
+class BaseConfig:
+    """Section `base`: the tiny model's pretraining, the stand-in for Wan2.1's (dvc.yaml stage
+    `pretrain`, frozen: its output is committed and loaded like a downloaded checkpoint)."""
+
+    steps: int  # full training steps of the tiny backbone (0 with a Wan2.1 checkpoint: nothing to pretrain)
+    lr: float
+    lr_schedule: str  # a diffusers.optimization schedule: constant | cosine | linear ...
+    warmup: int  # warm-up steps
+    ema: float  # EMA decay of the weights the base is saved with (0: the last step's weights)
+    batch_size: int
+    shift: float  # timestep shift of its flow-matching loss
+    clips: dict[str, int]  # its own corpus, generated with seed + 1: clips per split stage1, stage2, stage3
+
+
+@dataclass(frozen=True)
 class CurriculumConfig:
     """Section `curriculum`: notebooks/04_train.ipynb, the progressive curriculum (paper section 3.3)."""
 
     size: tuple[int, int]  # (height, width) the clips are trained and sampled at
     seeds: tuple[int, ...]  # every variant is trained once per seed (tables show mean ± spread)
-    base_steps: int  # full training of the tiny backbone: the stand-in for Wan2.1's pretraining (0 with a checkpoint)
-    base_lr: float
     steps: dict[str, int]  # LoRA steps per stage: stage1, stage2, objmv, stage3 (Stage I longest, as in the paper)
     lr: float
     batch_size: int
@@ -191,6 +206,7 @@ class Config:
     sampler: SamplerConfig
     model_lesson: ModelLessonConfig
     data: DataConfig
+    base: BaseConfig
     curriculum: CurriculumConfig
     evaluation: EvaluationConfig
     validation: ValidationConfig
@@ -385,12 +401,24 @@ def validate(cfg: "Config", source: str = "<dict>") -> None:
         _fail(source, "curriculum.seeds", "must list at least one seed")
     if len(set(cu.seeds)) != len(cu.seeds):
         _fail(source, "curriculum.seeds", f"{list(cu.seeds)} repeats a seed (each seed is one training run)")
-    _at_least(source, "curriculum.base_steps", cu.base_steps, 0)
+    b = cfg.base
+    _at_least(source, "base.steps", b.steps, 0)
+    _at_least(source, "base.warmup", b.warmup, 0)
+    _at_least(source, "base.batch_size", b.batch_size, 1)
+    for key in ("lr", "shift"):
+        _at_least(source, f"base.{key}", getattr(b, key), 0, strict=True)
+    if not 0 <= b.ema < 1:
+        _fail(source, "base.ema", f"must satisfy 0 <= ema < 1 (0: no EMA), got {b.ema}")
+    _one_of(source, "base.lr_schedule", b.lr_schedule, LR_SCHEDULES)
+    if set(b.clips) != set(BASE_SPLITS):
+        _fail(source, "base.clips", f"must give clips for exactly {list(BASE_SPLITS)}, got {list(b.clips)}")
+    for k, v in b.clips.items():
+        _at_least(source, f"base.clips.{k}", v, 1)
     if set(cu.steps) != set(STAGES):
         _fail(source, "curriculum.steps", f"must give steps for exactly {list(STAGES)}, got {list(cu.steps)}")
     for k, v in cu.steps.items():
         _at_least(source, f"curriculum.steps.{k}", v, 0)
-    for key in ("base_lr", "lr", "shift"):
+    for key in ("lr", "shift"):
         _at_least(source, f"curriculum.{key}", getattr(cu, key), 0, strict=True)
     for key in ("batch_size", "grad_accum", "checkpoint_every", "processes"):
         _at_least(source, f"curriculum.{key}", getattr(cu, key), 1)

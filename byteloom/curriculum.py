@@ -25,7 +25,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .config import STAGES, Config, TrainConfig
+from .config import BASE_SPLITS, STAGES, Config, TrainConfig
 from .data import load_clip
 from .model import ByteLoomModel, Conditions, LatentFusion, build_model, drop_conditions, load_wan, place
 from .sample import sample_long
@@ -43,10 +43,10 @@ from .train import (LatentClips, add_lora, discard_checkpoint, encode_clips, loa
 from .train import condition_usage as train_condition_usage
 
 ROMAN = {"stage1": "I", "stage2": "II", "objmv": "Obj", "stage3": "III"}
-BASE_SPLITS = ("stage1", "stage2", "stage3")  # what the base is pretrained on (not the optional Obj stage)
 BASE = "base"
 TRAIN_DIR = Path("build/train")  # run outputs (adapters, loss curves): DVC outs
 CKPT_DIR = Path("build/checkpoints")  # resumable checkpoints: not DVC outs, so a killed stage resumes
+CORPUS_DIR = Path("build/pretrain_data")  # the base's own generated corpus (not a DVC out: the stage is frozen)
 
 
 # ---------------------------------------------------------------------------------- the plan
@@ -262,22 +262,45 @@ def run_seed(name: str, seed: int) -> int:
     return int(hashlib.sha256(f"{name}/{seed}".encode()).hexdigest()[:7], 16)
 
 
-def pretrain_base(cfg: Config, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKPT_DIR, progress: bool = True) -> dict:
-    """Pretrain the tiny backbone in full on every training split's videos (module docstring).
+def base_corpus(cfg: Config, root: Path = CORPUS_DIR, progress: bool = True) -> Config:
+    """Generate the base's pretraining corpus (`base.clips` per split, Mani4D-mini with seed + 1: other
+    clips than the curriculum's, the test split's identities and objects never appear) into `root`,
+    once; returns `cfg` with `data.root` and `data.clips` pointing at it."""
+    from .mani4d import generate_split
+
+    clips = {**cfg.data.clips, **cfg.base.clips}
+    corpus = replace(cfg, data=replace(cfg.data, root=str(root), clips=clips))
+    for split in BASE_SPLITS:
+        folder = Path(root) / split
+        done = folder.is_dir() and len([p for p in folder.iterdir() if (p / "meta.json").is_file()]) == clips[split]
+        if not done:
+            shutil.rmtree(folder, ignore_errors=True)
+            generate_split(corpus.data, split, cfg.seed + 1, progress=progress)
+    return corpus
+
+
+def pretrain_base(cfg: Config, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKPT_DIR, corpus_dir: Path | None = None,
+                  progress: bool = True) -> dict:
+    """Pretrain the tiny backbone in full on its own corpus of Stage I-III-like videos (module docstring).
 
     The condition channels are not used (the fusion stays the identity); only the reference frame
-    prefix conditions the video. Writes `base/transformer` (diffusers format) and the null prompt.
+    prefix conditions the video. Section `base` of params.yaml: steps, learning rate and schedule,
+    and the EMA of the weights it is saved with. Writes `base/transformer` (diffusers format) and
+    the null prompt.
     """
     if cfg.model.checkpoint is not None:
         raise ValueError("model.checkpoint is set: the base is the real Wan2.1 checkpoint, nothing to pretrain "
-                         "(set curriculum.base_steps: 0)")
+                         "(set base.steps: 0)")
+    corpus = base_corpus(cfg, Path(corpus_dir or Path(ckpt_dir).parent / CORPUS_DIR.name), progress)
     model, codec = build_model(cfg.model, seed=cfg.seed)
-    parts = [split_latents(cfg, s, codec, "pose_only") for s in BASE_SPLITS]
+    parts = [split_latents(corpus, s, codec, "pose_only") for s in BASE_SPLITS]
     data = LatentClips(torch.cat([p.video for p in parts]),
                        Conditions(ref=torch.cat([p.cond.ref for p in parts]),
                                   pose=torch.zeros_like(torch.cat([p.cond.pose for p in parts]))))
     model.fusion.requires_grad_(False)
-    tc = _train_config(cfg, cfg.curriculum.base_steps, cfg.curriculum.base_lr, run_seed(BASE, cfg.seed))
+    b = cfg.base
+    tc = replace(_train_config(cfg, b.steps, b.lr, run_seed(BASE, cfg.seed)), batch_size=b.batch_size, shift=b.shift,
+                 lr_schedule=b.lr_schedule, warmup_steps=b.warmup, ema_decay=b.ema)
     result = train(model, data, tc, Path(ckpt_dir) / BASE, desc="base (pretraining stand-in)", run_id=BASE,
                    progress=progress)
     if not result["is_main_process"]:

@@ -152,7 +152,8 @@ def scale_line(cfg: Config) -> str:
     """The scale a number was produced at, printed under every table."""
     m, cu, d = cfg.model, cfg.curriculum, cfg.data
     backbone = (f"Wan2.1 checkpoint {m.checkpoint}" if m.checkpoint else
-                f"tiny Wan DiT (width {m.heads * m.head_dim}, {m.layers} blocks) pretrained {cu.base_steps} steps in-pipeline")
+                f"tiny Wan DiT (width {m.heads * m.head_dim}, {m.layers} blocks, {m.codec_patch}x{m.codec_patch} patch codec) "
+                f"pretrained {cfg.base.steps} steps (frozen stage)")
     h, w = cu.size
     steps = "/".join(str(cu.steps[s]) for s in C.STAGES)
     return (f"{h}x{w} px, {d.frames} frames, {cfg.evaluation.clips} Mani4D-mini test clips, {backbone}, "

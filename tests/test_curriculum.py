@@ -26,7 +26,8 @@ def micro(tmp: Path, as_dict: bool = False, **curriculum):
                       lora_rank=4, lora_alpha=4)
     p["data"].update(root=str(tmp / "data"), size=[16, 16], frames=3, cache_views=2,
                      clips={"stage1": 2, "stage2": 2, "stage3": 2, "test": 2, "objmv": 1})
-    p["curriculum"].update(size=[16, 16], seeds=[0], base_steps=3, steps={"stage1": 3, "stage2": 3, "objmv": 3, "stage3": 3},
+    p["base"].update(steps=3, clips={"stage1": 2, "stage2": 2, "stage3": 2})
+    p["curriculum"].update(size=[16, 16], seeds=[0], steps={"stage1": 3, "stage2": 3, "objmv": 3, "stage3": 3},
                            batch_size=2, checkpoint_every=2, **curriculum)
     p["evaluation"].update(clips=2, cache_sizes=[1])
     p["validation"].update(clips=1)

@@ -17,7 +17,8 @@ MICRO = {  # overrides of params.yaml that keep every stage to seconds
     "sampler": {"steps": 2, "window": 3},
     "model_lesson": {"size": [16, 16], "frames": 3, "cache_views": 2, "clips": 6, "steps": 4, "batch_size": 2},
     "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 2, "stage3": 2, "test": 2, "objmv": 1}},
-    "curriculum": {"size": [16, 16], "seeds": [0], "base_steps": 2, "steps": {"stage1": 2, "stage2": 2, "objmv": 2, "stage3": 2},
+    "base": {"steps": 2, "warmup": 1, "clips": {"stage1": 1, "stage2": 1, "stage3": 1}},
+    "curriculum": {"size": [16, 16], "seeds": [0], "steps": {"stage1": 2, "stage2": 2, "objmv": 2, "stage3": 2},
                    "batch_size": 1, "checkpoint_every": 1},
     "evaluation": {"clips": 2, "cache_sizes": [1, 2]},  # other_clip needs 2 clips
     "validation": {"clips": 1, "strengths": [0.0, 1.0]},
@@ -62,7 +63,22 @@ def micro_repo(tmp_path_factory):
         params[section].update(values)
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], dst)
+    run(["dvc", "unfreeze", "pretrain"], dst)  # the committed base is the default profile's: pretrain a micro one
     return dst
+
+
+def test_the_committed_frozen_base_matches_its_lock_entry():
+    """build/train/base is committed (the frozen `pretrain` stage, cache: false): its files must be
+    exactly what dvc.lock recorded when the stage ran, as a downloaded checkpoint matches its hash."""
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]["pretrain"]
+    assert yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["pretrain"].get("frozen") is True
+    outs = {o["path"]: o for o in lock["outs"]}
+    assert (ROOT / "build/train/base/transformer/diffusion_pytorch_model.safetensors").is_file()
+    assert outs["build/train/base"]["nfiles"] == len([f for f in (ROOT / "build/train/base").rglob("*") if f.is_file()])
+    status = run(["dvc", "status", "--single-item", "pretrain"], ROOT)
+    assert "changed outs" not in status and "modified" not in status and "deleted" not in status, status
+    tracked = run(["git", "ls-files", "build/train/base"], ROOT).split()
+    assert "build/train/base/transformer/diffusion_pytorch_model.safetensors" in tracked
 
 
 def test_repro_builds_every_output_then_skips_when_nothing_changed(micro_repo):
