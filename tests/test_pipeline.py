@@ -75,8 +75,8 @@ def test_the_committed_frozen_base_matches_its_lock_entry():
     outs = {o["path"]: o for o in lock["outs"]}
     assert (ROOT / "build/train/base/transformer/diffusion_pytorch_model.safetensors").is_file()
     assert outs["build/train/base"]["nfiles"] == len([f for f in (ROOT / "build/train/base").rglob("*") if f.is_file()])
-    status = run(["dvc", "status", "--single-item", "pretrain"], ROOT)
-    assert "changed outs" not in status and "modified" not in status and "deleted" not in status, status
+    status = subprocess.run(["dvc", "status", "pretrain", "--json"], cwd=ROOT, capture_output=True, text=True)
+    assert status.returncode == 0 and json.loads(status.stdout) == {}, status.stdout + status.stderr
     tracked = run(["git", "ls-files", "build/train/base"], ROOT).split()
     assert "build/train/base/transformer/diffusion_pytorch_model.safetensors" in tracked
 
