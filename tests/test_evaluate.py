@@ -86,7 +86,9 @@ def test_ground_truth_scores_the_best_values(clean):
     assert clean["obj_iou"] == 1.0 and clean["obj_clip"] == pytest.approx(1.0, abs=1e-5) and clean["lmd"] == 0.0
     assert all(np.isfinite(v) for v in clean.values()), clean
     assert 0 < clean["face_cos"] <= 1 and 0.9 < clean["back_cons"] <= 1 and 0.9 < clean["mot_smth"] <= 1
-    assert 0.8 < clean["t_ssim"] <= 1 and 0.5 < clean["subj_cons"] <= 1
+    # the interaction camera moves in on the held object during a clip, so whole-frame subject
+    # consistency (VBench's formula, pixel-embedding substitute) of the ground truth is ~0.45-0.57
+    assert 0.8 < clean["t_ssim"] <= 1 and 0.3 < clean["subj_cons"] <= 1
 
 
 def test_a_clip_is_resized_to_the_generated_size(clip, clean):
