@@ -106,7 +106,7 @@ class LatentClips:
 
 def frames_to_tensor(frames) -> torch.Tensor:
     """(N, T, H, W, 3) uint8 frames → (N, 3, T, H, W) float in [-1, 1], the codec's input."""
-    x = torch.as_tensor(frames)
+    x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.array(frames))  # a writable copy
     if x.dtype != torch.uint8 or x.ndim != 5 or x.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 (N, T, H, W, 3), got {x.dtype} {tuple(x.shape)}")
     return x.permute(0, 4, 1, 2, 3).float() / 127.5 - 1

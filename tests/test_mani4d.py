@@ -124,9 +124,11 @@ def test_full_body_clip_goes_through_the_phases_with_the_object(hoi_clips):
         ph, holder = np.array(f.phases), np.array(f.holder)
         g = int(np.flatnonzero(ph == "grasp")[-1])
         world = _in_world(f)
-        # rest, reach, grasp: the object waits on the table, static in the world (the camera moves)
+        # rest, reach, grasp: the object waits on the table, static in the world and, from the
+        # still camera (product-demo framing, the reference image's view), static in the image
         assert np.allclose(world[:g + 1], world[0], atol=1e-9)
-        assert not np.allclose(f.poses[:g + 1], f.poses[0], atol=1e-3) or T < 3  # ... while the camera tracks the person
+        assert np.allclose(f.world_to_cam, f.world_to_cam[0], atol=1e-12)
+        assert np.allclose(f.poses[:g + 1], f.poses[0], atol=1e-9)
         assert list(holder[:g]) == ["none"] * g and holder[g] == "right"
         # from the grasp on, the object is the right hand's frame times one fixed offset
         held_r = np.flatnonzero(np.isin(holder, ["right", "both"]))
@@ -242,11 +244,11 @@ def test_interaction_clips_frame_the_object_large_with_the_upper_body(framed_cli
     fractions = []
     for f in framed_clips:
         area = f.mask_object.mean(axis=(1, 2))
-        assert (area > 0).all(), "the object is in view in every frame, on the table too"
+        held = np.isin(f.holder, ["right", "both", "left"])
+        assert (area[held] > 0).all(), "the held object is in view in every frame"
+        assert (area > 0).mean() >= 0.8, "and on the table, at the bottom edge, in most frames"
         fractions.append(area.mean())
         assert area.mean() > 0.04  # even the thin domino, often seen edge-on
-        held = np.isin(f.holder, ["right", "both", "left"])
-        assert area[held].mean() > area[~held].mean(), "the camera comes closer once the object is held up"
     # the bar: at least 8 % of the frame on average (about 4x4 px at 32x32 before: 1.4-1.6 %)
     assert np.mean(fractions) >= 0.08, fractions
     # upper-body framing: the head and the shoulders are in the image in most frames, the hips low in it
@@ -271,5 +273,5 @@ def test_the_object_turns_in_hand_about_the_vertical_by_at_least_90_degrees(hoi_
         rel = Rotation.from_matrix(world[b, :3, :3] @ world[a, :3, :3].T).as_rotvec()
         assert np.degrees(np.linalg.norm(rel)) >= 90 - 1e-6
         assert abs(rel[1]) / np.linalg.norm(rel) > 0.999, "about the vertical (world up)"
-        # the camera's slow pan never takes any of it back: the view of the object turns as much
+        # the still camera: the view of the object turns as much
         assert _angle_deg(f.poses[a, :3, :3], f.poses[b, :3, :3]) >= 90 - 1e-6
