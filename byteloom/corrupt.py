@@ -80,11 +80,12 @@ def texture_drift(rgb, mask, strength: float, seed: int = 0, max_hue_deg: float 
 
 
 def wrong_rotation(rgb, mask, mesh, poses, K, strength: float, seed: int = 0, max_angle_deg: float = 30.0,
-                   shading: str = "lit", background=None, return_mask: bool = False):
+                   shading: str = "lit", background=None, return_mask: bool = False, varying: bool = False):
     """The object is drawn as if its rotation were off by strength * max_angle_deg degrees.
 
     The object is re-rendered at `poses[t] @ R` (R: a rotation about the mesh's box centre, axis
-    from `seed`, the same in every frame) and composited over the frame: the old object region
+    from `seed`, the same in every frame: a wrong but self-consistent pose; with `varying`, a new
+    axis in every frame, same angle: a geometry that is inconsistent over time) and composited over the frame: the old object region
     (`mask`) is first filled with `background` (T, H, W, 3) when given, else inpainted (OpenCV
     Telea, the mask grown by one pixel to take edge fringes along); the re-rendered object is drawn on top of everything (occluders such as hands are not
     kept). `shading` "lit" (`rcm.render_rgb`, head light) or "flat" (unlit texture). Strength 0
@@ -103,18 +104,20 @@ def wrong_rotation(rgb, mask, mesh, poses, K, strength: float, seed: int = 0, ma
         background = as_video(background, "background")
         if background.shape != v.shape:
             raise ValueError(f"background {background.shape} must match rgb {v.shape}")
-    axis = np.random.default_rng(seed).standard_normal(3)
+    axes = np.random.default_rng(seed).standard_normal((len(v) if varying else 1, 3))
     if s == 0:
         return (v.copy(), m.copy()) if return_mask else v.copy()
-    R = Rotation.from_rotvec(axis / np.linalg.norm(axis) * np.radians(s * max_angle_deg)).as_matrix()
     c = mesh.bounds.mean(axis=0)
-    offset = np.eye(4)
-    offset[:3, :3], offset[:3, 3] = R, c - R @ c
+    offsets = []
+    for axis in axes:
+        R = Rotation.from_rotvec(axis / np.linalg.norm(axis) * np.radians(s * max_angle_deg)).as_matrix()
+        offsets.append(np.eye(4))
+        offsets[-1][:3, :3], offsets[-1][:3, 3] = R, c - R @ c
     size = v.shape[1:3]
     r = render.get_renderer(tuple(int(x) for x in size))
     out, new_masks = v.copy(), np.zeros_like(m)
     for t in range(len(v)):
-        pose = poses[t] @ offset
+        pose = poses[t] @ offsets[t % len(offsets)]
         if shading == "lit":
             img, depth = rcm.render_rgb(mesh, pose, K, size, renderer=r)[:2]
         else:

@@ -101,6 +101,20 @@ def test_wrong_rotation_rerenders_the_object_with_an_offset():
     assert np.abs(out[c.mask].astype(int) - c.rgb[c.mask]).mean() > 5
 
 
+def test_a_varying_rotation_error_changes_from_frame_to_frame():
+    """A constant error is a wrong but consistent pose; `varying` draws a new axis per frame."""
+    mesh = assets.load_object("box")
+    c = mani4d.object_multiview_clip(mesh, 3, (48, 48), seed=1, cache_views=1)
+    rgb, mask, poses = (np.repeat(x[:1], 3, axis=0) for x in (c.rgb, c.mask, c.poses))  # an object standing still
+    const = corrupt.wrong_rotation(rgb, mask, mesh, poses, c.K, 1.0, seed=3)
+    assert all(np.array_equal(const[0], f) for f in const[1:])
+    vary, new = corrupt.wrong_rotation(rgb, mask, mesh, poses, c.K, 1.0, seed=3, varying=True, return_mask=True)
+    assert not np.array_equal(vary[0], vary[1]) and not np.array_equal(vary[1], vary[2])
+    assert new.any(axis=(1, 2)).all()
+    assert np.array_equal(vary, corrupt.wrong_rotation(rgb, mask, mesh, poses, c.K, 1.0, seed=3, varying=True))
+    assert np.array_equal(corrupt.wrong_rotation(rgb, mask, mesh, poses, c.K, 0.0, varying=True), rgb)
+
+
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), True, "0.5"])
 def test_strength_outside_unit_interval_is_rejected(video, bad):
     rgb, mask = video

@@ -55,7 +55,12 @@ def test_verdicts_are_paired_intervals_shown_in_every_cell(scores):
     assert rec["verdict"] == "holds" and rec["low"] < 0.1 < rec["high"] and rec["low"] > 0 and rec["paper"] == "yes"
     assert f"+{rec['effect']:.3f} [+{rec['low']:.3f}, +{rec['high']:.3f}]" in holds[METRICS.index("obj_iou")]
     t3 = R.table3(PAPER, scores, ["byteloom_cache1"])
-    assert all(re.fullmatch(f"reversed {INTERVAL}", c) for c in t3.rows[-1][2:-1])  # single view is better here
+    t3_rows = {r[0]: r for r in t3.rows}
+    single = t3_rows["RCM + cache beats single view?"]
+    assert all(re.fullmatch(f"reversed {INTERVAL}", c) for c in single[2:-1])  # single view is better here
+    cache = t3_rows["`byteloom` beats `byteloom_cache1`?"]  # the paper's "more cache views help"
+    assert cache[1] == "4 vs 1" and all(re.fullmatch(f"holds {INTERVAL}", c) for c in cache[2:-1])
+    assert t3.verdicts["`byteloom` beats `byteloom_cache1`?"]["obj_iou"]["b"] == "byteloom_cache1"
     # the paper's own ordering on Back-Cons is I+III > I+II+III: the table must say so, not assume
     assert holds[METRICS.index("back_cons")].startswith("paper no")
     json.dumps(t.verdicts)  # the records go to metrics/tables.json
@@ -144,3 +149,36 @@ def test_missing_or_malformed_inputs_name_the_file(tmp_path):
     bad.write_text("metrics: {}\n")
     with pytest.raises(ValueError, match="paper.yaml"):
         R.load_paper(bad)
+
+
+def test_compare_runs_reports_which_verdicts_survive_a_rerun(tmp_path):
+    def run(effect, passed=True):
+        rec = lambda e: {"verdict": "holds" if e > 0.02 else "within noise", "effect": e, "low": e - 0.02,  # noqa: E731
+                         "high": e + 0.02}
+        return {"verdicts": {"claim_a": {"obj_iou": rec(effect), "lmd": rec(0.1)},
+                             "sanity": {"byteloom": {"passed": passed}}}, "scale": "micro"}
+    t = R.compare_runs({"seeds 0-2": run(0.1), "seeds 3-5": run(0.01, passed=False)})
+    rows = {(r[0], r[1]): r for r in t.rows}
+    assert rows[("claim_a", "obj_iou")][-1] == "**no**" and rows[("claim_a", "lmd")][-1] == "yes"
+    assert rows[("claim_a", "obj_iou")][2].startswith("holds +0.100 [+0.080, +0.120]")
+    assert rows[("`byteloom` beats both sanity rows", "ssim_gt")][2:] == ["beats both", "model failed", "**no**"]
+    assert t.notes[0] == "1 of 2 claim verdicts are the same in every run."
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(run(0.1)))
+    b.write_text(json.dumps(run(0.1)))
+    R.main(["compare", f"x={a}", f"y={b}", "--out", str(tmp_path / "cmp.md")])
+    assert "2 of 2 claim verdicts" in (tmp_path / "cmp.md").read_text()
+    with pytest.raises(SystemExit, match="NAME=path"):
+        R.main(["compare", f"x={a}", str(b), "--out", str(tmp_path / "c.md")])
+
+
+def test_ssim_by_frame_is_one_where_the_sample_is_the_truth_and_names_missing_clips():
+    rng = np.random.default_rng(0)
+    truth = {c: rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8) for c in ("a", "b")}
+    broken = {c: v.copy() for c, v in truth.items()}
+    for v in broken.values():
+        v[2] = rng.integers(0, 256, v[2].shape, dtype=np.uint8)  # the last frame is noise
+    curve = R.ssim_by_frame(broken, truth)
+    assert curve[:2] == [1.0, 1.0] and curve[2] < 0.2
+    with pytest.raises(KeyError, match="'b'"):
+        R.ssim_by_frame({"a": truth["a"]}, truth)

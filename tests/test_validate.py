@@ -1,11 +1,11 @@
-"""byteloom.metrics.validate: the corruption sweep and its expectation checks (lesson 05)."""
+"""byteloom.validate: the corruption sweep and its expectation checks (lesson 05)."""
 import os
 
 import numpy as np
 import pytest
 
 from byteloom.evaluate import METRICS, prepare_ground_truth
-from byteloom.metrics import validate as V
+from byteloom import validate as V
 
 from .test_evaluate import benchmark_clip
 

@@ -30,9 +30,9 @@ import os
 import cv2
 import numpy as np
 
-from .. import corrupt
-from ..evaluate import HIGHER_IS_BETTER, METRICS, GroundTruth, evaluate_video, prepare_ground_truth
-from .identity import crop, head_box
+from . import corrupt
+from .evaluate import HIGHER_IS_BETTER, METRICS, GroundTruth, evaluate_video, prepare_ground_truth
+from .metrics.identity import crop, head_box
 
 __all__ = ["CORRUPTIONS", "EXPECT", "RATIONALE", "corrupt_clip", "noise_gap", "run_sweep", "curves",
            "check_expectations", "summarize", "textured_mesh", "other_identity", "tssim_rotation_curves"]
@@ -117,7 +117,7 @@ def textured_mesh(gt: GroundTruth):
     back as a 2x2 placeholder that renders grey), so a Mani4D-mini object is reloaded from
     `byteloom.assets` by name at the clip mesh's size; its box must match the clip's.
     """
-    from .. import assets
+    from . import assets
 
     mesh = gt.clip.mesh
     image = getattr(getattr(mesh.visual, "material", None), "image", None)
@@ -133,10 +133,12 @@ def textured_mesh(gt: GroundTruth):
     return asset
 
 
-def corrupt_clip(name: str, gt: GroundTruth, strength: float, seed: int = 0, other: GroundTruth | None = None):
+def corrupt_clip(name: str, gt: GroundTruth, strength: float, seed: int = 0, other: GroundTruth | None = None,
+                 varying: bool = False):
     """(video, segmenter or None): the ground truth at its evaluation size, damaged by corruption `name`.
 
     The segmenter is None except for mask_shift, whose damage is to the predicted masks.
+    `varying` (wrong_rotation only): a rotation error whose axis changes in every frame.
     """
     c, v = gt.clip, gt.clip.rgb
     obj, human = c.extra["mask_object"], c.extra["mask_human"]
@@ -147,7 +149,7 @@ def corrupt_clip(name: str, gt: GroundTruth, strength: float, seed: int = 0, oth
         os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
         if not np.allclose(c.K, c.K[0]):
             raise ValueError(f"{gt.clip_id}: wrong_rotation needs one intrinsics matrix for all frames")
-        return corrupt.wrong_rotation(v, obj, textured_mesh(gt), c.poses, c.K[0], strength, seed), None
+        return corrupt.wrong_rotation(v, obj, textured_mesh(gt), c.poses, c.K[0], strength, seed, varying=varying), None
     if name == "shape_distortion":
         return corrupt.shape_distortion(v, obj, strength, seed), None
     if name == "mask_shift":
@@ -295,15 +297,18 @@ def summarize(checks: dict) -> dict:
 # ---------------------------------------------------------------------------------- T-SSIM and geometry
 
 
-def tssim_rotation_curves(clips: dict, size, strengths, seed: int = 0, baseline: float = 1e-6) -> np.ndarray:
+def tssim_rotation_curves(clips: dict, size, strengths, seed: int = 0, baseline: float = 1e-6,
+                          varying: bool = False) -> np.ndarray:
     """T-SSIM under wrong_rotation, (n_clips, n_strengths), with a re-rendered baseline.
 
     `wrong_rotation` re-renders the object alone (its own light, no hand in front), which by
     itself changes T-SSIM. The first column is therefore the object re-rendered at a
     `baseline`-strength (about 0 degree) rotation, the others the listed strengths > 0, so the
-    curve isolates the rotation error: does T-SSIM track geometry consistency?
+    curve isolates the rotation error: does T-SSIM track geometry consistency? `varying`: the
+    error's axis changes from frame to frame (`corrupt.wrong_rotation`), a geometry that is
+    inconsistent over time, where the default constant error is a wrong but consistent pose.
     """
-    from .tssim import t_ssim
+    from .metrics.tssim import t_ssim
 
     out = []
     for i, (k, c) in enumerate(clips.items()):
@@ -313,7 +318,7 @@ def tssim_rotation_curves(clips: dict, size, strengths, seed: int = 0, baseline:
             out.append([np.nan] * (1 + sum(s > 0 for s in strengths)))
             continue
         for s in [baseline] + [s for s in strengths if s > 0]:
-            video, _ = corrupt_clip("wrong_rotation", gt, float(s), seed + i)
+            video, _ = corrupt_clip("wrong_rotation", gt, float(s), seed + i, varying=varying)
             row.append(t_ssim(video, gt.clip.rcm, gt.bounds).value)
         out.append(row)
     return np.array(out)
