@@ -214,14 +214,17 @@ def run_sweep(clips: dict, size, strengths, corruptions=CORRUPTIONS, seed: int =
 
 
 def other_identity(gts: dict[str, GroundTruth], k: str) -> GroundTruth | None:
-    """The clip after `k` (cyclically) that shows another identity, or None (identity_swap's donor)."""
+    """The clip after `k` (cyclically) that shows another identity, or None (identity_swap's donor).
+
+    A donor whose reference image shows the head (a head keypoint in frame 0) comes first: with
+    the upper-body framing the head can be above the image, and a donor without a head gives
+    nothing to paste. Without such a donor, the first other identity."""
     ids = list(gts)
     me = gts[k].clip.meta.get("identity")
-    for j in range(1, len(ids)):
-        o = gts[ids[(ids.index(k) + j) % len(ids)]]
-        if o.clip.meta.get("identity") != me:
-            return o
-    return None
+    others = [gts[ids[(ids.index(k) + j) % len(ids)]] for j in range(1, len(ids))]
+    others = [o for o in others if o.clip.meta.get("identity") != me]
+    with_head = [o for o in others if head_box(o.clip.body[0]) is not None]
+    return (with_head or others or [None])[0]
 
 
 # ---------------------------------------------------------------------------------- checks
