@@ -23,6 +23,7 @@ with the command above (dvc.yaml); `dvc unfreeze scale && dvc repro scale` rerun
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -68,7 +69,9 @@ def object_tokens(rcm: np.ndarray, token: tuple[int, int]) -> dict:
 
 def run_size(cfg: Config, extent: float, clips: int, work: Path = WORK, progress: bool = True) -> dict:
     """Generate, sample and score one object size; returns its entry of `metrics/scale.json`."""
-    sc = scaled_config(cfg, extent, clips, Path(work) / f"extent_{extent:g}")
+    root = Path(work) / f"extent_{extent:g}"
+    shutil.rmtree(root, ignore_errors=True)  # this experiment's own clips: always generated afresh
+    sc = scaled_config(cfg, extent, clips, root)
     generate_split(sc.data, "test", sc.seed, progress=False)
     a = C.load_split(sc.data.root, "test", sc.curriculum.size, sc.data.cache_views, clips)
     truth = {f.name: load_clip(f) for f in C.split_folders(sc.data.root, "test")[:clips]}
