@@ -221,6 +221,7 @@ def test_sanity_rows_are_scored_from_the_benchmark_split(tmp_path):
                      clips={"stage1": 1, "stage2": 1, "stage3": 1, "test": 3, "objmv": 1})
     p["curriculum"].update(size=[16, 16], seeds=[0, 1])
     p["evaluation"].update(clips=3, cache_sizes=[1])
+    p["validation"].update(clips=min(p["validation"]["clips"], 3))
     cfg = config_from_dict(p, "micro")
     mani4d.generate_split(cfg.data, "test", seed=cfg.seed, progress=False)
     assert score.variants(cfg)[-3:] == ["ground_truth", "reference_repeated", "other_clip"]
