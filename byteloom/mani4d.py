@@ -70,8 +70,8 @@ def object_multiview_clip(mesh, frames: int, size, seed: int, cache: rcm.RcmCach
 #                                lifts it towards the camera, turns it in the hand about the vertical
 #                                by 90-150 degrees and hands it over to the left hand (`HOI_PHASES`).
 #                                Upper-body framing, as in product-demo videos, from a still camera
-#                                (`interaction_camera`): the held object covers about a fifth of
-#                                the image at the default object size.
+#                                (`interaction_camera`): the object covers 14-18 % of the image at
+#                                the default object size (metrics/data.json).
 # test                            Stage III clips with identities and objects never seen in training.
 # objmv     (object multiview):  the paper's optional stage (ScannedGoogle): a textured object turning
 #                                in front of the camera, no person (`object_only_clip`).
@@ -495,13 +495,13 @@ def interaction_camera(body: np.ndarray, centres: np.ndarray, grasp: int, yaw: f
 
     Upper-body framing around the interaction, as in product-demo videos, from a camera on a
     tripod: one pose for the whole clip, so the first frame is the reference image's view and the
-    background stays put. It looks at a point between the neck and the held object's centre
-    (`centres`, (T, 3); CAMERA_AIM), averaged over the frames after the `grasp`, from CAMERA_DIST,
+    background stays put. It looks at a point between the neck and the object's centre
+    (`centres`, (T, 3); CAMERA_AIM), averaged over all frames, from CAMERA_DIST,
     which at the default 40 degree field of view frames about 0.7 m at the person: head to hips,
     the held object large in front (the table and the resting object at the bottom edge). It stands
     `yaw` radians round from the person's front at the grasp frame, slightly from above, never
-    lower than 0.1 m over the table top (the table cannot hide a held object). The in-hand `turn`
-    (radians about world up) shows the object's other sides. (A camera that dollied in as the object
+    lower than 0.1 m over the table top (the table cannot hide a held object). `turn` is unused by
+    a still camera: the in-hand turn alone shows the object's other sides. (A camera that dollied in as the object
     came up was tried: the reference then shows another framing than the video, and both the
     repeated reference and the trained models scored lower SSIM to the ground truth; README.)
     """
