@@ -65,9 +65,9 @@ def object_multiview_clip(mesh, frames: int, size, seed: int, cache: rcm.RcmCach
 # Stage I   (human pose):        a person moving (DeepMimic clip), no object, camera tracking them.
 # Stage II  (hand-object):       a close-up of a right hand that approaches an object resting on a
 #                                table, grasps it, lifts and turns it; the camera moves around them.
-# Stage III (human-object):      a person moving (DeepMimic clip, travel and turning damped:
-#                                `settle`) reaches for an object on a table in front, grasps it,
-#                                lifts it towards the camera, turns it in the hand about the vertical
+# Stage III (human-object):      a person standing at a table (a DeepMimic clip, its travel, turning
+#                                and pose damped to a quarter: `settle`) reaches for an object on the
+#                                table in front, grasps it, lifts it towards the camera, turns it in the hand about the vertical
 #                                by 90-150 degrees and hands it over to the left hand (`HOI_PHASES`).
 #                                Upper-body framing, as in product-demo videos, from a still camera
 #                                (`interaction_camera`): the object covers 14-18 % of the image at
@@ -275,6 +275,7 @@ PICK_SPOT = np.array([0.34, -0.28, 0.16])  # the right wrist, grasping the objec
 SHOW_SPOT = np.array([0.42, -0.12, 0.06])  # the held object's centre: held out in front of the chest, shown
 HANDOVER_SPOT = np.array([0.38, -0.14, -0.04])  # the object's centre when the left hand takes it
 SETTLE = 0.25  # the share of the motion's travel and turning kept in interaction clips: the person stays at the table
+POSE_KEEP = 0.25  # the share of the motion's pose kept there, around an upright standing pose (`settle`)
 TURN_DEG = (90.0, 150.0)  # the in-hand turn about the vertical during "turn" (either direction)
 TILT_DEG = (10.0, 30.0)  # while lifting, the object's top is tipped towards the front by this much
 
@@ -289,19 +290,34 @@ def _about_up(angle: float) -> np.ndarray:
     return Rotation.from_rotvec([0.0, angle, 0.0]).as_matrix()
 
 
-def settle(m: mo.Motion, frame: int, keep: float = SETTLE) -> mo.Motion:
-    """`m` with its horizontal travel and its turning about the vertical scaled by `keep` around `frame`.
+def settle(m: mo.Motion, frame: int, keep: float = SETTLE, pose_keep: float = POSE_KEEP) -> mo.Motion:
+    """`m` calmed down for an interaction clip: a person who picks an object up from a table and
+    shows it stands at the table, as in product-demo videos.
 
-    A person who picks an object up from a table and shows it stays near the table: the limbs and
-    the height (jumps) keep the motion, the root drifts and turns only a little.
+    The horizontal travel and the turning about the vertical are scaled by `keep` around `frame`
+    (the root drifts and turns only a little). The pose itself keeps `pose_keep` of the motion
+    around an upright standing pose (the humanoid's zero pose, arms down): every joint rotation and
+    the root's lean are scaled along their rotation vectors, the pelvis height around its median.
+    The arms are then bent to their goals by `plan_interaction`. (With the whole motion kept, a
+    dance or a kick threw the body across the still camera's frame between two frames, and the
+    repeated reference and every trained model scored near chance: README, "The benchmark".)
     """
     R = Rotation.from_quat(m.root_rot)
     d = _yaw(R.apply([1.0, 0.0, 0.0]))
     d = d - d[frame]
     fix = Rotation.from_rotvec(np.outer(-(1 - keep) * d, UP))  # undo (1 - keep) of each frame's turn
+    R = fix * R
+    heading = Rotation.from_rotvec(np.outer(_yaw(R.apply([1.0, 0.0, 0.0])), UP))  # upright, same heading
+    lean = Rotation.from_rotvec((heading.inv() * R).as_rotvec() * pose_keep)
     root_pos = m.root_pos.copy()
     root_pos[:, [0, 2]] = m.root_pos[frame, [0, 2]] + keep * (m.root_pos[:, [0, 2]] - m.root_pos[frame, [0, 2]])
-    return dataclasses.replace(m, root_pos=root_pos, root_rot=(fix * R).as_quat())
+    height = np.median(m.root_pos[:, 1])
+    root_pos[:, 1] = height + pose_keep * (m.root_pos[:, 1] - height)
+    joint_rots = {k: Rotation.from_rotvec(Rotation.from_quat(q).as_rotvec() * pose_keep).as_quat()
+                  for k, q in m.joint_rots.items()}
+    joint_angles = {k: a * pose_keep for k, a in m.joint_angles.items()}
+    return dataclasses.replace(m, root_pos=root_pos, root_rot=(heading * lean).as_quat(), joint_rots=joint_rots,
+                               joint_angles=joint_angles)
 
 
 @dataclass

@@ -9,7 +9,8 @@ structure (`Table`) rendered to Markdown and LaTeX; each verdict cell's numbers 
 Orderings are judged on paired differences (`byteloom.stats`): every design is sampled on the same
 clips with the same seeds and sampling noise, so "A beats B" on a metric is read from the per
 (seed, clip) differences A - B (sign flipped where lower is better). Ours *holds* when the 95 %
-hierarchical-bootstrap interval of the mean difference (seeds and clips resampled) lies above 0, is
+interval of the mean difference (`stats.verdict_interval`: the union of a hierarchical bootstrap
+over seeds and clips and a two-way Student-t interval) lies above 0, is
 *reversed* when it lies below 0, and is *within noise* when it contains 0; each cell shows the
 effect and the interval, e.g. `holds +0.031 [+0.012, +0.050]`.
 
@@ -94,7 +95,7 @@ def ours(scores: dict, metric: str) -> str:
 
 
 def verdict(a: dict, b: dict, metric: str, higher: bool) -> dict:
-    """Does "a beats b" hold on `metric`? The paired-bootstrap record (`stats.paired_verdict`):
+    """Does "a beats b" hold on `metric`? The paired record (`stats.paired_verdict`):
     verdict holds / reversed / within noise (n/a without pairs), effect, low, high, n_seeds, n_clips."""
     return stats.paired_verdict(a, b, metric, higher)
 
@@ -365,8 +366,10 @@ def _common_notes(paper, scores, metrics) -> list[str]:
     return [f"Our scale: {scores['scale']}. Paper scale: {paper['paper_scale']}. Source of paper values: "
             f"{paper['main_table']['source']}.",
             "Ordering verdicts: paired differences A − B per (seed, clip) (same clips, seeds and sampling noise; "
-            "sign flipped where lower is better), effect = their mean, [low, high] = its 95 % hierarchical bootstrap "
-            f"interval ({stats.N_BOOT} resamples of seeds and clips); 'holds' when the interval lies above 0, "
+            "sign flipped where lower is better), effect = their mean, [low, high] = its 95 % interval: the union of a "
+            f"hierarchical bootstrap ({stats.N_BOOT} resamples of seeds and clips) and a two-way Student-t interval "
+            "(per-seed and per-clip spread, Welch-Satterthwaite degrees of freedom; with 3 seeds the bootstrap alone "
+            "is too narrow); 'holds' when the interval lies above 0, "
             "'reversed' when below, otherwise 'within noise'."] + \
         [f"SUBSTITUTE — {n}" for n in substitute_notes(scores, metrics)]
 

@@ -9,7 +9,7 @@ seed of `curriculum.seeds` with the same noise, and reports, per size:
 
 * the object's size in DiT tokens (mean object pixels over the frames it is in view / pixels per token);
 * the paired ByteLoom - single view differences (`byteloom.stats`) on Obj-IoU, Obj-CLIP, T-SSIM and
-  SSIM to the ground truth, with their 95 % bootstrap intervals;
+  SSIM to the ground truth, with their 95 % paired intervals (`stats.verdict_interval`);
 * how much the ByteLoom model uses its object conditions there (`train.condition_usage`: the error
   of its one-step estimate inside the object with its own per-frame RCM / cache, against another
   clip's).

@@ -116,3 +116,41 @@ def test_a_row_without_seeds_pairs_with_every_seed(base):
     assert S.paired_verdict(sanity, scores("model", base), "m", True)["verdict"] == "reversed"
     both = S.paired_differences(sanity, scores("s2", base.mean(0), seeds=()), "m", True)
     assert np.asarray(both).shape == (1, 16)
+
+
+def test_three_seeds_that_disagree_are_within_noise_though_the_bootstrap_alone_excludes_zero():
+    """The small-cluster bias the rerun with seeds 3-5 showed: 3 training runs whose effects differ
+    (0.01, 0.05, 0.09) with clips that agree. Every bootstrap resample's mean lies between the
+    seeds' extremes, so its interval excludes 0; the two-way t interval (t(2) = 4.30) does not."""
+    rng = np.random.default_rng(4)
+    d = np.array([0.01, 0.05, 0.09])[:, None] + 0.005 * rng.standard_normal((3, 16))
+    boot, t = S.bootstrap_ci(d), S.t_interval(d)
+    assert boot["low"] > 0
+    assert t["low"] < 0 < t["high"] and t["effect"] == pytest.approx(boot["effect"])
+    se = np.sqrt(np.var(d.mean(1), ddof=1) / 3 + np.var(d.mean(0), ddof=1) / 16)
+    assert t["high"] - t["effect"] > 4.0 * se, "about 2 degrees of freedom: the seeds dominate"
+    v = S.verdict_interval(d)
+    assert v["low"] == min(boot["low"], t["low"]) and v["high"] == max(boot["high"], t["high"])
+    assert v["bootstrap"] == [boot["low"], boot["high"]] and v["t"] == [t["low"], t["high"]]
+    a, b = scores("a", 0.5 + d, seeds=(0, 1, 2)), scores("b", np.full((3, 16), 0.5), seeds=(0, 1, 2))
+    assert S.paired_verdict(a, b, "m", True)["verdict"] == "within noise"
+    # the same effects agreeing across 5 seeds hold under both intervals
+    d5 = 0.05 + 0.005 * rng.standard_normal((5, 16))
+    assert S.t_interval(d5)["low"] > 0 and S.verdict_interval(d5)["low"] > 0
+
+
+def test_the_t_interval_of_identical_inputs_a_single_seed_and_nan_cells():
+    assert S.t_interval(np.zeros((3, 16))) == {"effect": 0.0, "low": 0.0, "high": 0.0, "n_seeds": 3, "n_clips": 16,
+                                               "dropped": 0}
+    rng = np.random.default_rng(5)
+    one = rng.standard_normal((1, 16))
+    t = S.t_interval(one)  # one seed: the clips' spread alone, 15 degrees of freedom
+    half = 2.1314 * one.std(ddof=1) / 4
+    assert t["high"] - t["effect"] == pytest.approx(half, rel=1e-3)
+    d = rng.standard_normal((3, 16))
+    d[0, :4] = np.nan
+    t = S.t_interval(d)
+    assert t["dropped"] == 4 and t["effect"] == pytest.approx(np.nanmean(d))
+    assert S.t_interval(np.full((2, 3), np.nan))["effect"] is None
+    with pytest.raises(ValueError, match="level"):
+        S.t_interval(d, level=1.5)
