@@ -120,6 +120,22 @@ def _resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarra
     return np.stack([np.bincount(row, minlength=n) for row in idx]).astype(float)
 
 
+def _prepare(diffs, level: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The checked (n_seeds, n_clips) grid without seeds / clips that have no pair, its finite-cell
+    mask, and the interval record with effect, low and high still None."""
+    d = np.atleast_2d(np.asarray(diffs, float))
+    if d.ndim != 2:
+        raise ValueError(f"differences must be (n_seeds, n_clips), got shape {d.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    ok = np.isfinite(d)
+    dropped = diffs.dropped if isinstance(diffs, Paired) else int((~ok).sum())
+    d = d[ok.any(1)][:, ok.any(0)]  # seeds / clips without any pair carry no information
+    out = {"effect": None, "low": None, "high": None, "n_seeds": int(d.shape[0]), "n_clips": int(d.shape[1]),
+           "dropped": dropped}
+    return d, np.isfinite(d), out
+
+
 def bootstrap_ci(diffs, n_boot: int = N_BOOT, level: float = LEVEL, rng_seed: int = 0) -> dict:
     """Mean paired difference and its hierarchical-bootstrap percentile interval.
 
@@ -129,17 +145,7 @@ def bootstrap_ci(diffs, n_boot: int = N_BOOT, level: float = LEVEL, rng_seed: in
     Returns {"effect", "low", "high", "n_seeds", "n_clips", "dropped"}; effect, low and high
     are None when no pair is left.
     """
-    d = np.atleast_2d(np.asarray(diffs, float))
-    if d.ndim != 2:
-        raise ValueError(f"differences must be (n_seeds, n_clips), got shape {d.shape}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    ok = np.isfinite(d)
-    dropped = diffs.dropped if isinstance(diffs, Paired) else int((~ok).sum())
-    d = d[ok.any(1)][:, ok.any(0)]  # seeds / clips without any pair carry no information
-    ok = np.isfinite(d)
-    out = {"effect": None, "low": None, "high": None, "n_seeds": int(d.shape[0]), "n_clips": int(d.shape[1]),
-           "dropped": dropped}
+    d, ok, out = _prepare(diffs, level)
     if not ok.any():
         return out
     x, w = np.where(ok, d, 0.0), ok.astype(float)
@@ -164,17 +170,7 @@ def t_interval(diffs, level: float = LEVEL) -> dict:
     few seeds the seed term dominates and the quantile is wide (3 seeds: t(2) = 4.30 at 95 %).
     NaN cells are left out. Same keys as `bootstrap_ci`.
     """
-    d = np.atleast_2d(np.asarray(diffs, float))
-    if d.ndim != 2:
-        raise ValueError(f"differences must be (n_seeds, n_clips), got shape {d.shape}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    ok = np.isfinite(d)
-    dropped = diffs.dropped if isinstance(diffs, Paired) else int((~ok).sum())
-    d = d[ok.any(1)][:, ok.any(0)]
-    ok = np.isfinite(d)
-    out = {"effect": None, "low": None, "high": None, "n_seeds": int(d.shape[0]), "n_clips": int(d.shape[1]),
-           "dropped": dropped}
+    d, ok, out = _prepare(diffs, level)
     if not ok.any():
         return out
     effect = float(d[ok].mean())
