@@ -155,9 +155,10 @@ def scale_line(cfg: Config) -> str:
                 f"tiny Wan DiT (width {m.heads * m.head_dim}, {m.layers} blocks, {m.codec_patch}x{m.codec_patch} patch codec) "
                 f"pretrained {cfg.base.steps} steps (frozen stage)")
     h, w = cu.size
+    names = "/".join(C.ROMAN[s] for s in C.STAGES)
     steps = "/".join(str(cu.steps[s]) for s in C.STAGES)
     return (f"{h}x{w} px, {d.frames} frames, {cfg.evaluation.clips} Mani4D-mini test clips, {backbone}, "
-            f"LoRA rank {m.lora_rank} steps I/II/III = {steps}, {len(cu.seeds)} seed(s)")
+            f"LoRA rank {m.lora_rank} steps {names} = {steps}, {len(cu.seeds)} seed(s)")
 
 
 def main(argv=None) -> None:

@@ -182,3 +182,16 @@ def test_ssim_by_frame_is_one_where_the_sample_is_the_truth_and_names_missing_cl
     assert curve[:2] == [1.0, 1.0] and curve[2] < 0.2
     with pytest.raises(KeyError, match="'b'"):
         R.ssim_by_frame({"a": truth["a"]}, truth)
+
+
+def test_scale_line_names_every_curriculum_stage_with_its_steps():
+    from byteloom import score
+    from byteloom.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "params.yaml")
+    line = score.scale_line(cfg)
+    m = re.search(r"steps ([\w/]+) = ([\d/]+)", line)
+    assert m, line
+    names, steps = m.group(1).split("/"), m.group(2).split("/")
+    assert names == ["I", "II", "Obj", "III"]
+    assert [int(s) for s in steps] == [cfg.curriculum.steps[s] for s in ("stage1", "stage2", "objmv", "stage3")]
