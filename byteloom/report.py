@@ -433,10 +433,112 @@ def ssim_by_frame(videos: dict, truth: dict) -> list[float]:
 # ---------------------------------------------------------------------------------- reruns
 
 
+# The paper's orderings summarised in metrics/tables.json: key -> (table, verdict row label)
+CLAIMS = {
+    "byteloom_beats_baselines": ("main", "ByteLoom beats the best baseline design?"),
+    "I+II+III_beats_I+III": ("table2", "`byteloom` beats `byteloom_I_III`?"),
+    "I+II+III_beats_III_only": ("table2", "`byteloom` beats `byteloom_III`?"),
+    "rcm_cache_beats_single_view": ("table3", "RCM + cache beats single view?"),
+    "I+Obj+III_beats_I+III": ("table2", "`byteloom_I_Obj_III` beats `byteloom_I_III`?"),
+    "I+II+III_beats_I+II+Obj+III": ("table2", "`byteloom` beats `byteloom_I_II_Obj_III`?"),
+}
+CACHE_CLAIM = "more_cache_views_help"  # table3's "`byteloom` beats `byteloom_cache<fewest>`?"
+
+
+def _record(v: dict) -> dict:
+    """A verdict record as stored in metrics/tables.json."""
+    keep = {k: v[k] for k in ("verdict", "effect", "low", "high", "n_seeds", "n_clips", "dropped", "paper") if k in v}
+    if "against" in v:  # ByteLoom against each baseline design
+        keep["against"] = {o: _record(x) for o, x in v["against"].items()}
+    return keep
+
+
+def claims_summary(tables: dict[str, Table], scale: str) -> dict:
+    """The content of metrics/tables.json from the main table and Tables 2-3 (`tables` by name):
+    every claim's verdict record per metric, the sanity check of every trained design, the number
+    of verdicts per kind, and the scale. A claim whose rows a profile does not train is left out."""
+    claims = dict(CLAIMS)
+    cache = [label for label in tables["table3"].verdicts if label.startswith("`byteloom` beats `byteloom_cache")]
+    if len(cache) > 1:
+        raise ValueError(f"table3 has {len(cache)} cache-size claims {cache}; metrics/tables.json keeps one")
+    if cache:
+        claims[CACHE_CLAIM] = ("table3", cache[0])
+    claims = {k: v for k, v in claims.items() if v[1] in tables[v[0]].verdicts}
+    summary = {k: {m: _record(v) for m, v in tables[t].verdicts[label].items()} for k, (t, label) in claims.items()}
+    sanity = {}
+    for t in ("main", "table2", "table3"):
+        for label, v in tables[t].verdicts.items():
+            if label.endswith("beats both sanity rows"):
+                check = v[SANITY_METRIC]
+                sanity[label.split("`")[1]] = {"passed": check["passed"],
+                                               **{r: _record(x) for r, x in check["against"].items()}}
+    counts = {k: {v: sum(x["verdict"] == v for x in d.values()) for v in ("holds", "reversed", "within noise")}
+              for k, d in summary.items()}
+    return {"verdicts": {**summary, "sanity": sanity}, "counts": counts, "scale": scale}
+
+
+def paper_tables(paper: dict, scores: dict[str, dict], cache_rows: list[str]) -> dict[str, Table]:
+    """The tables that carry the paper's claims: main, Table 2, Table 3."""
+    return {"main": main_table(paper, scores), "table2": table2(paper, scores),
+            "table3": table3(paper, scores, cache_rows)}
+
+
+def pool_seeds(runs: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """One set of evaluations from complete runs with different seeds: `runs` = {run name:
+    {variant: `metrics/eval/<variant>.json`}}, every run with the same variants. A trained row
+    gets every run's seeds (per-clip values and per-seed means); a seed in two runs is an error.
+    The rows without a model (ground truth, sanity rows) must be identical in every run, which
+    checks that the runs scored the same benchmark clips."""
+    names = list(runs)
+    if len(names) < 2:
+        raise ValueError("pool_seeds needs two or more runs")
+    variants = list(runs[names[0]])
+    for n in names[1:]:
+        if set(runs[n]) != set(variants):
+            raise ValueError(f"runs {names[0]!r} and {n!r} evaluated different variants: "
+                             f"{sorted(set(variants) ^ set(runs[n]))}")
+    pooled = {}
+    for v in variants:
+        rows = [runs[n][v] for n in names]
+        if not rows[0].get("seeds"):  # no model: the same clips must give the same scores
+            for n, r in zip(names[1:], rows[1:]):
+                if r["per_clip"] != rows[0]["per_clip"]:
+                    raise ValueError(f"{v}: run {n!r} scored other clips or values than {names[0]!r}; "
+                                     "pool only runs of the same benchmark")
+            pooled[v] = rows[0]
+            continue
+        seeds, per_clip = [], {}
+        for n, r in zip(names, rows):
+            clash = set(r["per_clip"]) & set(per_clip)
+            if clash:
+                raise ValueError(f"{v}: run {n!r} repeats {sorted(clash)}; pool runs with different seeds")
+            seeds += list(r["seeds"])
+            per_clip.update(r["per_clip"])
+        metrics = {}
+        for m in rows[0]["metrics"]:
+            per_seed = [x for r in rows for x in r["metrics"][m]["per_seed"]]
+            ok = np.array([x for x in per_seed if x is not None], float)
+            metrics[m] = {"mean": float(ok.mean()) if len(ok) else None, "std": float(ok.std()) if len(ok) else None,
+                          "per_seed": per_seed}
+        scale = rows[0].get("scale", "")
+        pooled[v] = {**rows[0], "seeds": seeds, "per_clip": per_clip, "metrics": metrics,
+                     "scale": scale.replace(f"{len(rows[0]['seeds'])} seed(s)", f"{len(seeds)} seed(s)")}
+    return pooled
+
+
+def seed_effects(a: dict, b: dict, metric: str, higher: bool) -> dict[str, float]:
+    """{seed: mean over clips of the paired difference a - b} (positive = a better): how far each
+    training seed's verdict would go on its own."""
+    p = stats.paired_differences(a, b, metric, higher)
+    return {s: float(np.nanmean(row)) if np.isfinite(row).any() else float("nan") for s, row in zip(p.seeds, p.values)}
+
+
+
 def compare_runs(runs: dict[str, dict]) -> Table:
     """The verdicts of several complete runs side by side (e.g. the committed seeds and a rerun with
     other seeds): `runs` = {name: a `metrics/tables.json`}. One row per claim and metric; a verdict
-    is *reproduced* only when every run gives the same one. Sanity checks are compared too."""
+    is *reproduced* only when every run gives the same one. A claim against several baselines also
+    gets a row per baseline (not counted in the note). Sanity checks are compared too."""
     names = list(runs)
     first = runs[names[0]]["verdicts"]
     t = Table("Verdicts across runs (paired 95 % intervals; a claim counts only where every run agrees)",
@@ -452,6 +554,12 @@ def compare_runs(runs: dict[str, dict]) -> Table:
             agree, total = agree + same, total + 1
             t.rows.append([claim, m, *cells, "yes" if same else "**no**"])
             t.verdicts[f"{claim}/{m}"] = {"same": same, "verdicts": [None if r is None else r["verdict"] for r in recs]}
+            for o in (recs[0] or {}).get("against", {}):  # ByteLoom against each baseline: shown, not counted
+                sub = [None if r is None else r.get("against", {}).get(o) for r in recs]
+                same_o = all(r is not None for r in sub) and len({r["verdict"] for r in sub}) == 1
+                t.rows.append([f"{claim} (against `{o}`)", m, *["—" if r is None else f"{r['verdict']} "
+                               f"{stats.format_interval(r)}" for r in sub], "yes" if same_o else "**no**"])
+                t.verdicts[f"{claim}/{m}/{o}"] = {"same": same_o, "verdicts": [None if r is None else r["verdict"] for r in sub]}
     for design in first.get("sanity", {}):
         recs = [runs[n]["verdicts"].get("sanity", {}).get(design) for n in names]
         cells = ["—" if r is None else ("beats both" if r["passed"] else "model failed") for r in recs]

@@ -155,14 +155,15 @@ def test_compare_runs_reports_which_verdicts_survive_a_rerun(tmp_path):
     def run(effect, passed=True):
         rec = lambda e: {"verdict": "holds" if e > 0.02 else "within noise", "effect": e, "low": e - 0.02,  # noqa: E731
                          "high": e + 0.02}
-        return {"verdicts": {"claim_a": {"obj_iou": rec(effect), "lmd": rec(0.1)},
+        return {"verdicts": {"claim_a": {"obj_iou": {**rec(effect), "against": {"pose_only": rec(0.1)}}, "lmd": rec(0.1)},
                              "sanity": {"byteloom": {"passed": passed}}}, "scale": "micro"}
     t = R.compare_runs({"seeds 0-2": run(0.1), "seeds 3-5": run(0.01, passed=False)})
     rows = {(r[0], r[1]): r for r in t.rows}
     assert rows[("claim_a", "obj_iou")][-1] == "**no**" and rows[("claim_a", "lmd")][-1] == "yes"
     assert rows[("claim_a", "obj_iou")][2].startswith("holds +0.100 [+0.080, +0.120]")
     assert rows[("`byteloom` beats both sanity rows", "ssim_gt")][2:] == ["beats both", "model failed", "**no**"]
-    assert t.notes[0] == "1 of 2 claim verdicts are the same in every run."
+    assert t.notes[0] == "1 of 2 claim verdicts are the same in every run."  # per-baseline rows not counted
+    assert rows[("claim_a (against `pose_only`)", "obj_iou")][2:] == ["holds +0.100 [+0.080, +0.120]"] * 2 + ["yes"]
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(run(0.1)))
     b.write_text(json.dumps(run(0.1)))
@@ -195,3 +196,28 @@ def test_scale_line_names_every_curriculum_stage_with_its_steps():
     names, steps = m.group(1).split("/"), m.group(2).split("/")
     assert names == ["I", "II", "Obj", "III"]
     assert [int(s) for s in steps] == [cfg.curriculum.steps[s] for s in ("stage1", "stage2", "objmv", "stage3")]
+
+
+def test_pooling_two_runs_keeps_every_seed_and_refuses_clashes_or_other_benchmarks(scores):
+    rerun = {k: fake(k, v["metrics"]["obj_iou"]["mean"], seeds=() if not v["seeds"] else (3, 4, 5),
+                     views=v["cache_views"], noise=0.0 if k == "ground_truth" else 0.03) for k, v in scores.items()}
+    for k in ("ground_truth", "reference_repeated", "other_clip"):
+        rerun[k] = scores[k]  # the rows without a model: the same benchmark gives the same scores
+    pooled = R.pool_seeds({"seeds 0-2": scores, "seeds 3-5": rerun})
+    b = pooled["byteloom"]
+    assert b["seeds"] == [0, 1, 2, 3, 4, 5] and sorted(b["per_clip"]) == [f"seed{s}" for s in range(6)]
+    assert len(b["metrics"]["obj_iou"]["per_seed"]) == 6
+    # the pooled verdict rests on all six seeds, and its table summary is metrics/tables.json's shape
+    v = R.verdict(b, pooled["byteloom_I_III"], "obj_iou", True)
+    assert v["n_seeds"] == 6 and v["verdict"] == "holds"
+    summary = R.claims_summary(R.paper_tables(PAPER, pooled, ["byteloom_cache1"]), b["scale"])
+    assert summary["verdicts"]["I+II+III_beats_I+III"]["obj_iou"]["n_seeds"] == 6
+    assert summary["counts"]["more_cache_views_help"]["holds"] == len(METRICS)
+    # one value per seed: the effect each training seed shows on its own, planted at +0.1
+    eff = R.seed_effects(b, pooled["byteloom_I_III"], "obj_iou", True)
+    assert list(eff) == [f"seed{s}" for s in range(6)] and all(0.05 < e < 0.15 for e in eff.values())
+    with pytest.raises(ValueError, match="byteloom.*seed0"):
+        R.pool_seeds({"a": scores, "b": scores})
+    other = {**rerun, "reference_repeated": fake("reference_repeated", 0.2, std=0.0, seeds=(), ssim=0.3)}
+    with pytest.raises(ValueError, match="reference_repeated.*same benchmark"):
+        R.pool_seeds({"a": scores, "b": other})
