@@ -189,3 +189,15 @@ def test_changing_a_stage_three_parameter_retrains_only_stage_three(micro_repo):
                and line.rstrip().endswith(":")}
     assert {"train@rcm_cache-I-II-III", "train@rcm_cache-III", "train@pose_only-I-III"} <= changed, status
     assert not {"train@I", "train@rcm_cache-I-II", "pretrain", "data@stage1"} & changed, status
+
+
+def test_the_tables_stage_depends_on_every_rerun_folder_lesson_6_reads():
+    """Lesson 6 section 10 reads every metrics/rerun_seeds_*/eval: each must be a dependency of
+    `tables`, or DVC would not rerun the lesson when a rerun is added or changed."""
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["tables"]["deps"]
+    folders = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "metrics").glob("rerun_seeds_*/eval"))
+    assert folders, "no committed rerun with other seeds (README, Rerun with other seeds)"
+    assert [f for f in folders if f not in deps] == []
+    for f in folders:
+        assert sorted(p.stem for p in (ROOT / f).glob("*.json")) == sorted(
+            p.stem for p in (ROOT / "metrics/eval").glob("*.json")), f"{f}: not the same variants as metrics/eval"
