@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from . import stats
-from .score import GROUND_TRUTH, LABELS, OTHER_CLIP, REFERENCE_REPEATED, SANITY
+from .score import GROUND_TRUTH, LABELS, OTHER_CLIP, REFERENCE_REPEATED, SANITY, summarise
 
 PAPER_FILE = Path("paper/paper_numbers.yaml")
 EVAL_DIR = Path("metrics/eval")
@@ -514,12 +514,7 @@ def pool_seeds(runs: dict[str, dict[str, dict]]) -> dict[str, dict]:
                 raise ValueError(f"{v}: run {n!r} repeats {sorted(clash)}; pool runs with different seeds")
             seeds += list(r["seeds"])
             per_clip.update(r["per_clip"])
-        metrics = {}
-        for m in rows[0]["metrics"]:
-            per_seed = [x for r in rows for x in r["metrics"][m]["per_seed"]]
-            ok = np.array([x for x in per_seed if x is not None], float)
-            metrics[m] = {"mean": float(ok.mean()) if len(ok) else None, "std": float(ok.std()) if len(ok) else None,
-                          "per_seed": per_seed}
+        metrics = {m: summarise([x for r in rows for x in r["metrics"][m]["per_seed"]]) for m in rows[0]["metrics"]}
         scale = rows[0].get("scale", "")
         pooled[v] = {**rows[0], "seeds": seeds, "per_clip": per_clip, "metrics": metrics,
                      "scale": scale.replace(f"{len(rows[0]['seeds'])} seed(s)", f"{len(seeds)} seed(s)")}
@@ -531,7 +526,6 @@ def seed_effects(a: dict, b: dict, metric: str, higher: bool) -> dict[str, float
     training seed's verdict would go on its own."""
     p = stats.paired_differences(a, b, metric, higher)
     return {s: float(np.nanmean(row)) if np.isfinite(row).any() else float("nan") for s, row in zip(p.seeds, p.values)}
-
 
 
 def compare_runs(runs: dict[str, dict]) -> Table:
