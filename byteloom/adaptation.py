@@ -1,0 +1,205 @@
+"""Beyond the paper: how long must the last stage adapt before RCM + cache pays? (lesson 6 section 11)
+
+Paper §3.3 fine-tunes every stage for thousands of steps; the CPU profile gives Stage III
+`curriculum.steps.stage3` (60) LoRA steps. The designs differ there in what they must learn: pose
+only reads what the base already reads (reference + pose), ByteLoom must also learn to read a
+per-frame RCM and a cache of views. This experiment keeps every parent run of the committed
+pipeline (Stage I, Stage II) and retrains only the last stage, Stage III, of the three designs the
+paper compares (ByteLoom I+II+III, single view I+II+III, pose only I+III) for each step count of
+`--steps`, every seed of `curriculum.seeds`, and samples the benchmark clips with the same noise as
+the pipeline. It reports, per step count:
+
+* each design's SSIM to the ground truth against the two sanity rows (paired, `byteloom.stats`);
+* ByteLoom against single view and against pose only, paired, on SSIM, Obj-IoU, Obj-CLIP, T-SSIM;
+* how much ByteLoom uses its object conditions (`train.condition_usage` on the test split).
+
+The pipeline's own step count is a point too, read from the committed evaluation
+(`metrics/eval/<variant>.json`: same models, clips, seeds and noise), so nothing is trained twice.
+
+    python -m byteloom.adaptation --steps 240 480 --params params.yaml
+
+It writes `metrics/adaptation.json`. It trains 3 designs x seeds x step counts (about 45 min on 2
+cores for 240 and 480 steps, 3 seeds), so it is a frozen DVC stage (`adaptation`) whose result is
+committed; `dvc unfreeze adaptation && dvc repro adaptation` reruns it. Finished (steps, design,
+seed) cells are kept in `build/adaptation` with a fingerprint of the code and configuration, so a
+killed run resumes; a cell of other code or configuration is computed again, never reused.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from . import curriculum as C
+from . import stats
+from .config import Config, load_config
+from .evaluate import HIGHER_IS_BETTER, evaluate_many
+from .score import OTHER_CLIP, REFERENCE_REPEATED, benchmark_clips, scale_line
+from .train import fingerprint
+
+OUT = Path("metrics/adaptation.json")
+WORK = Path("build/adaptation")
+EVAL = Path("metrics/eval")
+DESIGNS = ("byteloom", "single_view", "pose_only")  # curriculum.variants whose last stage is retrained
+METRICS = ("ssim_gt", "obj_iou", "obj_clip", "t_ssim")
+SANITY = (REFERENCE_REPEATED, OTHER_CLIP)
+CELL_CODE = ("curriculum.py", "train.py", "model.py", "sample.py", "data.py", "config.py", "score.py", "evaluate.py",
+             "metrics")  # what trains, samples and scores a cell (this module's own reporting is not)
+
+
+def cell_code_digest() -> str:
+    """Hash of the code a finished cell depends on (`CELL_CODE`, package versions): a cell of
+    other code is computed again, while editing this module's reporting keeps the cells."""
+    import diffusers
+    import peft
+    import torch
+
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256(f"torch {torch.__version__} diffusers {diffusers.__version__} peft {peft.__version__}".encode())
+    files = [f for name in CELL_CODE for f in ([root / name] if name.endswith(".py") else sorted((root / name).rglob("*.py")))]
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def check_designs(cfg: Config) -> None:
+    """Every compared variant exists and ends with Stage III (the stage this experiment retrains)."""
+    for v in DESIGNS:
+        if v not in cfg.curriculum.variants:
+            raise KeyError(f"curriculum.variants lacks {v!r}, which this experiment compares")
+        run = C.variant_run(cfg, v)
+        if run.stage != "stage3":
+            raise ValueError(f"curriculum.variants.{v}: its last stage is {run.stage}, not stage3")
+
+
+def steps_config(cfg: Config, steps: int) -> Config:
+    """`cfg` with Stage III trained for `steps` LoRA steps."""
+    if steps < 1:
+        raise ValueError(f"--steps: a step count must be >= 1, got {steps}")
+    cu = cfg.curriculum
+    return replace(cfg, curriculum=replace(cu, steps={**cu.steps, "stage3": int(steps)}))
+
+
+def committed_scores(cfg: Config, variant: str, folder: Path = EVAL) -> dict:
+    """The pipeline's evaluation of `variant`, refused if it was scored at another scale."""
+    path = Path(folder) / f"{variant}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no committed evaluation (run `dvc repro evaluate@{variant}`)")
+    scores = json.loads(path.read_text())
+    if scores.get("scale") != scale_line(cfg):
+        raise ValueError(f"{path}: scored at {scores.get('scale')!r}, not this configuration's "
+                         f"{scale_line(cfg)!r}; rerun the pipeline first")
+    return scores
+
+
+def link_parents(cfg: Config, train_dir: Path) -> None:
+    """`train_dir` gets the base and each design's parent run as links to the pipeline's `build/train`."""
+    train_dir.mkdir(parents=True, exist_ok=True)
+    for name in {C.BASE, *(C.variant_run(cfg, v).parent for v in DESIGNS)}:
+        src, dst = (C.TRAIN_DIR / name).resolve(), train_dir / name
+        if not src.is_dir():
+            raise FileNotFoundError(f"{src}: the pipeline's run {name!r} is missing (run `dvc repro`)")
+        if dst.is_symlink() or dst.exists():
+            if dst.resolve() == src:
+                continue
+            raise FileExistsError(f"{dst}: exists and is not a link to {src}; remove {train_dir} first")
+        os.symlink(src, dst)
+
+
+def retrained_scores(cfg: Config, variant: str, seed: int, work: Path, progress: bool) -> dict:
+    """Train `variant`'s Stage III run at `cfg`'s step count for `seed`, sample and score the
+    benchmark clips; a finished cell with the same fingerprint is read back instead."""
+    run = C.variant_run(cfg, variant)
+    key = fingerprint(cell_code_digest(), scale_line(cfg), variant, seed, cfg.sampler, cfg.curriculum.lr)
+    cell = work / "scores" / f"{variant}_seed{seed}.json"
+    if cell.is_file() and json.loads(cell.read_text()).get("fingerprint") == key:
+        return json.loads(cell.read_text())
+    train_dir = work / "train"
+    link_parents(cfg, train_dir)
+    t0 = time.time()
+    C.train_stage(cfg, run.name, seed, train_dir=train_dir, ckpt_dir=work / "checkpoints", progress=False)
+    t1 = time.time()
+    model, codec = C.run_model(cfg, run.name, seed, train_dir)
+    design = cfg.curriculum.variants[variant].design
+    videos = C.sample_split(cfg, model, codec, design, limit=cfg.evaluation.clips, seed=seed)
+    result = {"fingerprint": key, "variant": variant, "seed": seed, "per_clip": evaluate_many(videos, benchmark_clips(cfg))["per_clip"],
+              "seconds": {"train": round(t1 - t0, 1), "sample_score": round(time.time() - t1, 1)}}
+    cell.parent.mkdir(parents=True, exist_ok=True)
+    cell.write_text(json.dumps(result, indent=1))
+    if progress:
+        print(f"stage3 {cfg.curriculum.steps['stage3']} steps, {variant} seed {seed}: "
+              f"{result['seconds']['train']} s training", flush=True)
+    return result
+
+
+def as_row(variant: str, cells: list[dict]) -> dict:
+    """Per-seed cells → the scores layout `byteloom.stats` reads."""
+    return {"variant": variant, "seeds": [c["seed"] for c in cells],
+            "per_clip": {f"seed{c['seed']}": c["per_clip"] for c in cells}}
+
+
+def mean_score(row: dict, metric: str) -> float | None:
+    """Mean of `metric` over every (seed, clip) of a row that has a value (None: nothing to score)."""
+    v = [c[metric] for s in row["per_clip"].values() for c in s.values() if c.get(metric) is not None]
+    return float(np.mean(v)) if v else None
+
+
+def compare(rows: dict, sanity: dict) -> dict:
+    """Paired verdicts of one step count: sanity per design, ByteLoom against each baseline."""
+    out = {"mean": {v: {m: mean_score(r, m) for m in METRICS} for v, r in rows.items()},
+           "sanity": {v: {s: stats.paired_verdict(rows[v], sanity[s], "ssim_gt", True) for s in SANITY} for v in rows},
+           "gap": {}}
+    for base in ("single_view", "pose_only"):
+        out["gap"][f"byteloom_vs_{base}"] = {m: stats.paired_verdict(rows["byteloom"], rows[base], m, HIGHER_IS_BETTER[m])
+                                             for m in METRICS}
+    return out
+
+
+def run_steps(cfg: Config, steps: int, default: int, work: Path = WORK, progress: bool = True) -> dict:
+    """One point of the curve: the committed runs at the pipeline's step count, retrained ones otherwise."""
+    sc = steps_config(cfg, steps)
+    folder = Path(work) / f"stage3_{steps}"
+    if steps == default:
+        rows = {v: committed_scores(cfg, v) for v in DESIGNS}
+        train_dir, source = C.TRAIN_DIR, "committed pipeline runs (metrics/eval)"
+    else:
+        rows = {v: as_row(v, [retrained_scores(sc, v, s, folder, progress) for s in sc.curriculum.seeds])
+                for v in DESIGNS}
+        train_dir, source = folder / "train", "Stage III retrained from the committed parents"
+    sanity = {s: committed_scores(cfg, s) for s in SANITY}
+    usage = C.usage_report(sc, ["byteloom"], splits=("test",), train_dir=train_dir)["byteloom"]["test"]
+    return {"stage3_steps": steps, "source": source, **compare(rows, sanity),
+            "usage": {"mean": usage["mean"], "per_seed": usage["per_seed"]},
+            "per_clip": {v: r["per_clip"] for v, r in rows.items()}}
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, nargs="+", required=True, help="Stage III step counts to retrain at")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args(argv)
+    cfg = load_config(args.params)
+    check_designs(cfg)  # every bad value is an error before any work
+    default = cfg.curriculum.steps["stage3"]
+    counts = sorted({default, *(steps_config(cfg, s).curriculum.steps["stage3"] for s in args.steps)})
+    for v in (*DESIGNS, *SANITY):
+        committed_scores(cfg, v)
+    t0 = time.time()
+    points = [run_steps(cfg, n, default) for n in counts]
+    C.write_json(args.out, {"command": " ".join(["python -m byteloom.adaptation", *argv]), "designs": list(DESIGNS),
+                            "metrics": list(METRICS), "default_steps": default, "scale": scale_line(cfg),
+                            "seconds": round(time.time() - t0, 1), "points": points})
+
+
+if __name__ == "__main__":
+    main()
