@@ -21,8 +21,9 @@ The pipeline's own step count is a point too, read from the committed evaluation
 It writes `metrics/adaptation.json`. It trains 3 designs x seeds x step counts (about 45 min on 2
 cores for 240 and 480 steps, 3 seeds), so it is a frozen DVC stage (`adaptation`) whose result is
 committed; `dvc unfreeze adaptation && dvc repro adaptation` reruns it. Finished (steps, design,
-seed) cells are kept in `build/adaptation` with a fingerprint of the code and configuration, so a
-killed run resumes; a cell of other code or configuration is computed again, never reused.
+seed) cells are kept in `build/adaptation` with a fingerprint of the code, the configuration and the
+weights they start from (`cell_key`), so a killed run resumes; a cell of other code, configuration
+or parent weights is computed again, never reused.
 """
 from __future__ import annotations
 
@@ -114,11 +115,35 @@ def link_parents(cfg: Config, train_dir: Path) -> None:
         os.symlink(src, dst)
 
 
+def parent_digest(cfg: Config, variant: str, seed: int) -> str:
+    """Hash of the weights a cell starts from: the base and the parent run's adapters for `seed`,
+    file by file under `curriculum.TRAIN_DIR` (a retrained parent makes every cell on it stale)."""
+    parent = C.variant_run(cfg, variant).parent
+    folders = [C.TRAIN_DIR / C.BASE] + ([] if parent == C.BASE else [C.adapter_dir(parent, seed, C.TRAIN_DIR)])
+    h = hashlib.sha256()
+    for folder in folders:
+        files = sorted(f for f in Path(folder).rglob("*") if f.is_file() and f.suffix in (".safetensors", ".json"))
+        if not files:
+            raise FileNotFoundError(f"{folder}: no weights of the run {variant} starts from (run `dvc repro`)")
+        for f in files:
+            h.update(f.relative_to(folder).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cell_key(cfg: Config, variant: str, seed: int) -> str:
+    """What defines a finished cell: the code (`cell_code_digest`), the weights it starts from
+    (`parent_digest`), the design, the seed, and the model, data, sampler and curriculum settings."""
+    cu = replace(cfg.curriculum, seeds=[])  # the other seeds of the list do not change this cell
+    return fingerprint(cell_code_digest(), parent_digest(cfg, variant, seed), variant, seed, cfg.model, cfg.data,
+                       cfg.sampler, cu, cfg.evaluation.clips)
+
+
 def retrained_scores(cfg: Config, variant: str, seed: int, work: Path, progress: bool) -> dict:
     """Train `variant`'s Stage III run at `cfg`'s step count for `seed`, sample and score the
     benchmark clips; a finished cell with the same fingerprint is read back instead."""
     run = C.variant_run(cfg, variant)
-    key = fingerprint(cell_code_digest(), scale_line(cfg), variant, seed, cfg.sampler, cfg.curriculum.lr)
+    key = cell_key(cfg, variant, seed)
     cell = work / "scores" / f"{variant}_seed{seed}.json"
     if cell.is_file() and json.loads(cell.read_text()).get("fingerprint") == key:
         return json.loads(cell.read_text())
@@ -164,19 +189,22 @@ def compare(rows: dict, sanity: dict) -> dict:
 
 
 def run_steps(cfg: Config, steps: int, default: int, work: Path = WORK, progress: bool = True) -> dict:
-    """One point of the curve: the committed runs at the pipeline's step count, retrained ones otherwise."""
+    """One point of the curve: the committed runs at the pipeline's step count, retrained ones otherwise.
+    `cell_seconds`: the training, sampling and scoring time of its cells, whenever they were computed."""
     sc = steps_config(cfg, steps)
     folder = Path(work) / f"stage3_{steps}"
     if steps == default:
         rows = {v: committed_scores(cfg, v) for v in DESIGNS}
         train_dir, source = C.TRAIN_DIR, "committed pipeline runs (metrics/eval)"
+        cell_seconds = 0.0
     else:
-        rows = {v: as_row(v, [retrained_scores(sc, v, s, folder, progress) for s in sc.curriculum.seeds])
-                for v in DESIGNS}
+        cells = {v: [retrained_scores(sc, v, s, folder, progress) for s in sc.curriculum.seeds] for v in DESIGNS}
+        rows = {v: as_row(v, c) for v, c in cells.items()}
+        cell_seconds = sum(sum(c["seconds"].values()) for cs in cells.values() for c in cs)
         train_dir, source = folder / "train", "Stage III retrained from the committed parents"
     sanity = {s: committed_scores(cfg, s) for s in SANITY}
     usage = C.usage_report(sc, ["byteloom"], splits=("test",), train_dir=train_dir)["byteloom"]["test"]
-    return {"stage3_steps": steps, "source": source, **compare(rows, sanity),
+    return {"stage3_steps": steps, "source": source, "cell_seconds": round(cell_seconds, 1), **compare(rows, sanity),
             "usage": {"mean": usage["mean"], "per_seed": usage["per_seed"]},
             "per_clip": {v: r["per_clip"] for v, r in rows.items()}}
 
@@ -198,7 +226,9 @@ def main(argv=None) -> None:
     points = [run_steps(cfg, n, default) for n in counts]
     C.write_json(args.out, {"command": " ".join(["python -m byteloom.adaptation", *argv]), "designs": list(DESIGNS),
                             "metrics": list(METRICS), "default_steps": default, "scale": scale_line(cfg),
-                            "seconds": round(time.time() - t0, 1), "points": points})
+                            "seconds": round(time.time() - t0, 1),  # this invocation (finished cells are read back)
+                            "cell_seconds": round(sum(p["cell_seconds"] for p in points), 1),  # training + scoring of every cell
+                            "points": points})
 
 
 if __name__ == "__main__":

@@ -85,13 +85,41 @@ def test_mean_score_skips_clips_without_a_value():
     assert A.mean_score(row, "ssim_gt") == pytest.approx(0.3)
 
 
-def test_a_finished_cell_is_read_back_only_with_the_same_fingerprint(tmp_path, monkeypatch):
-    """A cell of the same code and configuration is reused; one of another is trained again."""
+def _fake_pipeline(root: Path) -> Path:
+    """build/train stand-in: a base and each design's parent run for seed 0, tiny weight files."""
+    (root / "base" / "transformer").mkdir(parents=True)
+    (root / "base" / "transformer" / "model.safetensors").write_bytes(b"base")
+    for name in ("I", "rcm_cache-I-II", "single_view-I-II"):
+        (root / name / "seed0" / "adapters").mkdir(parents=True)
+        (root / name / "seed0" / "adapters" / "pytorch_lora_weights.safetensors").write_bytes(name.encode())
+    return root
+
+
+def test_the_cell_key_sees_code_configuration_and_parent_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(A.C, "TRAIN_DIR", _fake_pipeline(tmp_path))
+    key = A.cell_key(CFG, "pose_only", 0)
+    assert key == A.cell_key(replace(CFG, curriculum=replace(CFG.curriculum, seeds=[0, 7])), "pose_only", 0)
+    assert key != A.cell_key(A.steps_config(CFG, 480), "pose_only", 0)
+    assert key != A.cell_key(replace(CFG, curriculum=replace(CFG.curriculum, batch_size=8)), "pose_only", 0)
+    assert A.cell_key(CFG, "byteloom", 0) != A.cell_key(CFG, "single_view", 0)
+    (tmp_path / "I" / "seed0" / "adapters" / "pytorch_lora_weights.safetensors").write_bytes(b"retrained")
+    assert A.cell_key(CFG, "pose_only", 0) != key  # its parent Stage I run changed
+    (tmp_path / "base" / "transformer" / "model.safetensors").write_bytes(b"other base")
+    byteloom = A.cell_key(CFG, "byteloom", 0)
+    (tmp_path / "base" / "transformer" / "model.safetensors").write_bytes(b"base")
+    assert A.cell_key(CFG, "byteloom", 0) != byteloom
+    with pytest.raises(FileNotFoundError, match="no weights of the run pose_only starts from"):
+        A.cell_key(CFG, "pose_only", 1)
+
+
+def test_a_finished_cell_is_read_back_only_with_the_same_key(tmp_path, monkeypatch):
+    """A cell of the same code, configuration and parents is reused; one of another is trained again."""
+    monkeypatch.setattr(A.C, "TRAIN_DIR", _fake_pipeline(tmp_path / "pipeline"))
     sc = A.steps_config(CFG, 7)
-    key = A.fingerprint(A.cell_code_digest(), scale_line(sc), "pose_only", 0, sc.sampler, sc.curriculum.lr)
+    key = A.cell_key(sc, "pose_only", 0)
     cell = tmp_path / "scores" / "pose_only_seed0.json"
     cell.parent.mkdir(parents=True)
-    cell.write_text(json.dumps({"fingerprint": key, "seed": 0, "per_clip": {"seed0": {}}}))
+    cell.write_text(json.dumps({"fingerprint": key, "seed": 0, "per_clip": {}}))
     calls = []
     monkeypatch.setattr(A.C, "train_stage", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(RuntimeError("trained")))
     assert A.retrained_scores(sc, "pose_only", 0, tmp_path, progress=False)["fingerprint"] == key and not calls
