@@ -23,7 +23,10 @@ cores for 240 and 480 steps, 3 seeds), so it is a frozen DVC stage (`adaptation`
 committed; `dvc unfreeze adaptation && dvc repro adaptation` reruns it. Finished (steps, design,
 seed) cells are kept in `build/adaptation` with a fingerprint of the code, the configuration and the
 weights they start from (`cell_key`), so a killed run resumes; a cell of other code, configuration
-or parent weights is computed again, never reused.
+or parent weights is computed again, never reused. The fingerprint has two parts: the trained
+adapters are stamped with `train_key` (training code, configuration, parent weights) and are kept
+when only the sampling or scoring code changed (`SCORE_CODE`, e.g. a metric fix): then the cell is
+sampled and scored again from its adapters, not retrained.
 """
 from __future__ import annotations
 
@@ -51,20 +54,22 @@ EVAL = Path("metrics/eval")
 DESIGNS = ("byteloom", "single_view", "pose_only")  # curriculum.variants whose last stage is retrained
 METRICS = ("ssim_gt", "obj_iou", "obj_clip", "t_ssim")
 SANITY = (REFERENCE_REPEATED, OTHER_CLIP)
-CELL_CODE = ("curriculum.py", "train.py", "model.py", "sample.py", "data.py", "config.py", "score.py", "evaluate.py",
-             "metrics")  # what trains, samples and scores a cell (this module's own reporting is not)
+TRAIN_CODE = ("curriculum.py", "train.py", "model.py", "sample.py", "data.py", "config.py")  # what trains a cell
+SCORE_CODE = ("curriculum.py", "model.py", "sample.py", "data.py", "config.py", "score.py", "evaluate.py",
+              "metrics")  # what samples and scores it (this module's own reporting is in neither)
+TRAIN_STAMP = "train_key.txt"  # beside a cell's adapters: the train_key they were trained under
 
 
-def cell_code_digest() -> str:
-    """Hash of the code a finished cell depends on (`CELL_CODE`, package versions): a cell of
-    other code is computed again, while editing this module's reporting keeps the cells."""
+def code_digest(names=TRAIN_CODE + SCORE_CODE) -> str:
+    """Hash of package files and folders `names` and the versions of torch, diffusers and peft."""
     import diffusers
     import peft
     import torch
 
     root = Path(__file__).resolve().parent
     h = hashlib.sha256(f"torch {torch.__version__} diffusers {diffusers.__version__} peft {peft.__version__}".encode())
-    files = [f for name in CELL_CODE for f in ([root / name] if name.endswith(".py") else sorted((root / name).rglob("*.py")))]
+    names = sorted(set(names))
+    files = [f for name in names for f in ([root / name] if name.endswith(".py") else sorted((root / name).rglob("*.py")))]
     for f in files:
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())
@@ -131,37 +136,51 @@ def parent_digest(cfg: Config, variant: str, seed: int) -> str:
     return h.hexdigest()[:16]
 
 
-def cell_key(cfg: Config, variant: str, seed: int) -> str:
-    """What defines a finished cell: the code (`cell_code_digest`), the weights it starts from
-    (`parent_digest`), the design, the seed, and the model, data, sampler and curriculum settings."""
+def train_key(cfg: Config, variant: str, seed: int) -> str:
+    """What defines a cell's trained adapters: the training code (`TRAIN_CODE`), the weights it starts
+    from (`parent_digest`), the design, the seed, and the model, data, sampler and curriculum settings."""
     cu = replace(cfg.curriculum, seeds=[])  # the other seeds of the list do not change this cell
-    return fingerprint(cell_code_digest(), parent_digest(cfg, variant, seed), variant, seed, cfg.model, cfg.data,
+    return fingerprint(code_digest(TRAIN_CODE), parent_digest(cfg, variant, seed), variant, seed, cfg.model, cfg.data,
                        cfg.sampler, cu, cfg.evaluation.clips)
+
+
+def cell_key(cfg: Config, variant: str, seed: int) -> str:
+    """What defines a finished cell's scores: its `train_key` and the sampling and scoring code (`SCORE_CODE`)."""
+    return fingerprint(train_key(cfg, variant, seed), code_digest(SCORE_CODE))
 
 
 def retrained_scores(cfg: Config, variant: str, seed: int, work: Path, progress: bool) -> dict:
     """Train `variant`'s Stage III run at `cfg`'s step count for `seed`, sample and score the
-    benchmark clips; a finished cell with the same fingerprint is read back instead."""
+    benchmark clips. A finished cell with the same `cell_key` is read back; adapters stamped with the
+    same `train_key` are sampled and scored again without training."""
     run = C.variant_run(cfg, variant)
-    key = cell_key(cfg, variant, seed)
+    key, tkey = cell_key(cfg, variant, seed), train_key(cfg, variant, seed)
     cell = work / "scores" / f"{variant}_seed{seed}.json"
     if cell.is_file() and json.loads(cell.read_text()).get("fingerprint") == key:
         return json.loads(cell.read_text())
     train_dir = work / "train"
     link_parents(cfg, train_dir)
+    stamp = train_dir / run.name / f"seed{seed}" / TRAIN_STAMP
     t0 = time.time()
-    C.train_stage(cfg, run.name, seed, train_dir=train_dir, ckpt_dir=work / "checkpoints", progress=False)
+    trained = stamp.is_file() and stamp.read_text().strip() == tkey
+    if not trained:
+        stamp.unlink(missing_ok=True)  # a killed training leaves no stamp of the old adapters behind
+        C.train_stage(cfg, run.name, seed, train_dir=train_dir, ckpt_dir=work / "checkpoints", progress=False)
+        stamp.write_text(tkey + "\n")
     t1 = time.time()
     model, codec = C.run_model(cfg, run.name, seed, train_dir)
     design = cfg.curriculum.variants[variant].design
     videos = C.sample_split(cfg, model, codec, design, limit=cfg.evaluation.clips, seed=seed)
-    result = {"fingerprint": key, "variant": variant, "seed": seed, "per_clip": evaluate_many(videos, benchmark_clips(cfg))["per_clip"],
-              "seconds": {"train": round(t1 - t0, 1), "sample_score": round(time.time() - t1, 1)}}
+    old = json.loads(cell.read_text()) if cell.is_file() else {}
+    train_s = round(t1 - t0, 1) if not trained else old.get("seconds", {}).get("train")
+    result = {"fingerprint": key, "train_key": tkey, "variant": variant, "seed": seed,
+              "per_clip": evaluate_many(videos, benchmark_clips(cfg))["per_clip"],
+              "seconds": {"train": train_s, "sample_score": round(time.time() - t1, 1)}}
     cell.parent.mkdir(parents=True, exist_ok=True)
     cell.write_text(json.dumps(result, indent=1))
     if progress:
-        print(f"stage3 {cfg.curriculum.steps['stage3']} steps, {variant} seed {seed}: "
-              f"{result['seconds']['train']} s training", flush=True)
+        what = "reused adapters" if trained else f"{result['seconds']['train']} s training"
+        print(f"stage3 {cfg.curriculum.steps['stage3']} steps, {variant} seed {seed}: {what}", flush=True)
     return result
 
 
@@ -200,7 +219,7 @@ def run_steps(cfg: Config, steps: int, default: int, work: Path = WORK, progress
     else:
         cells = {v: [retrained_scores(sc, v, s, folder, progress) for s in sc.curriculum.seeds] for v in DESIGNS}
         rows = {v: as_row(v, c) for v, c in cells.items()}
-        cell_seconds = sum(sum(c["seconds"].values()) for cs in cells.values() for c in cs)
+        cell_seconds = sum(sum(x or 0.0 for x in c["seconds"].values()) for cs in cells.values() for c in cs)
         train_dir, source = folder / "train", "Stage III retrained from the committed parents"
     sanity = {s: committed_scores(cfg, s) for s in SANITY}
     usage = C.usage_report(sc, ["byteloom"], splits=("test",), train_dir=train_dir)["byteloom"]["test"]

@@ -130,6 +130,41 @@ def test_a_finished_cell_is_read_back_only_with_the_same_key(tmp_path, monkeypat
     assert len(calls) == 1
 
 
+def test_a_scoring_change_rescores_the_stamped_adapters_without_training(tmp_path, monkeypatch):
+    """A metric fix (SCORE_CODE) changes cell_key but not train_key: the cell is sampled and scored
+    again from its stamped adapters; adapters of another train_key are trained again."""
+    monkeypatch.setattr(A.C, "TRAIN_DIR", _fake_pipeline(tmp_path / "pipeline"))
+    code = {"train": "t1", "score": "s1"}
+    monkeypatch.setattr(A, "code_digest", lambda names: code["score" if "metrics" in names else "train"])
+    sc = A.steps_config(CFG, 7)
+    tkey, key = A.train_key(sc, "pose_only", 0), A.cell_key(sc, "pose_only", 0)
+    code["score"] = "s2"
+    assert A.train_key(sc, "pose_only", 0) == tkey and A.cell_key(sc, "pose_only", 0) != key
+    cell = tmp_path / "scores" / "pose_only_seed0.json"
+    cell.parent.mkdir(parents=True)
+    cell.write_text(json.dumps({"fingerprint": key, "seed": 0, "per_clip": {"c0": {"t_ssim": 0.1}},
+                                "seconds": {"train": 12.5, "sample_score": 3.0}}))
+    stamp = tmp_path / "train" / "pose_only-I-III" / "seed0" / A.TRAIN_STAMP
+    stamp.parent.mkdir(parents=True)
+    stamp.write_text(tkey + "\n")
+    calls = []
+    monkeypatch.setattr(A, "link_parents", lambda *a: None)
+    monkeypatch.setattr(A.C, "train_stage", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(RuntimeError("trained")))
+    monkeypatch.setattr(A.C, "run_model", lambda *a: (None, None))
+    monkeypatch.setattr(A.C, "sample_split", lambda *a, **k: {})
+    monkeypatch.setattr(A, "benchmark_clips", lambda cfg: {})
+    monkeypatch.setattr(A, "evaluate_many", lambda videos, clips: {"per_clip": {"c0": {"t_ssim": 0.2}}})
+    out = A.retrained_scores(sc, "pose_only", 0, tmp_path, progress=False)
+    assert not calls and out["per_clip"] == {"c0": {"t_ssim": 0.2}}
+    assert out["fingerprint"] == A.cell_key(sc, "pose_only", 0) and out["train_key"] == tkey
+    assert out["seconds"]["train"] == 12.5  # the adapters' training time, kept from the cell that trained them
+    assert json.loads(cell.read_text()) == out
+    code["train"] = "t2"  # other training code: the stamped adapters are stale
+    with pytest.raises(RuntimeError, match="trained"):
+        A.retrained_scores(sc, "pose_only", 0, tmp_path, progress=False)
+    assert len(calls) == 1 and not stamp.exists()  # the stale stamp is gone before training starts
+
+
 def test_link_parents_refuses_to_replace_a_folder(tmp_path, monkeypatch):
     train = tmp_path / "pipeline"
     for name in ("base", "I", "rcm_cache-I-II", "single_view-I-II"):
