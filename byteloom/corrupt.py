@@ -80,16 +80,22 @@ def texture_drift(rgb, mask, strength: float, seed: int = 0, max_hue_deg: float 
 
 
 def wrong_rotation(rgb, mask, mesh, poses, K, strength: float, seed: int = 0, max_angle_deg: float = 30.0,
-                   shading: str = "lit", background=None, return_mask: bool = False, varying: bool = False):
+                   shading: str = "lit", background=None, return_mask: bool = False, varying: bool = False,
+                   occluders=None, rerender: bool = False):
     """The object is drawn as if its rotation were off by strength * max_angle_deg degrees.
 
     The object is re-rendered at `poses[t] @ R` (R: a rotation about the mesh's box centre, axis
     from `seed`, the same in every frame: a wrong but self-consistent pose; with `varying`, a new
     axis in every frame, same angle: a geometry that is inconsistent over time) and composited over the frame: the old object region
     (`mask`) is first filled with `background` (T, H, W, 3) when given, else inpainted (OpenCV
-    Telea, the mask grown by one pixel to take edge fringes along); the re-rendered object is drawn on top of everything (occluders such as hands are not
-    kept). `shading` "lit" (`rcm.render_rgb`, head light) or "flat" (unlit texture). Strength 0
-    returns the input unchanged, without re-rendering. With `return_mask`, also the new mask.
+    Telea, the mask grown by one pixel to take edge fringes along); the re-rendered object is drawn on
+    top of everything except `occluders` (T, H, W) bool: pixels of the input kept in front, e.g. the
+    hand where it covers the object (without them no occluder is kept). `shading` "lit"
+    (`rcm.render_rgb`, head light) or "flat" (unlit texture). Strength 0 returns the input
+    unchanged, without re-rendering, unless `rerender`: then the object is re-rendered at its true
+    pose, the baseline a rotation curve is measured from (re-rendering alone changes the look:
+    light, anti-aliasing, the old edge fringes). With `return_mask`, also the new mask of the
+    visible object (re-rendered pixels not behind an occluder).
     """
     from . import rcm, render  # GL only when used
 
@@ -104,8 +110,12 @@ def wrong_rotation(rgb, mask, mesh, poses, K, strength: float, seed: int = 0, ma
         background = as_video(background, "background")
         if background.shape != v.shape:
             raise ValueError(f"background {background.shape} must match rgb {v.shape}")
+    if occluders is not None:
+        occluders = as_mask_stack(occluders, "occluders")
+        if occluders.shape != m.shape:
+            raise ValueError(f"occluders {occluders.shape} must match the masks {m.shape}")
     axes = np.random.default_rng(seed).standard_normal((len(v) if varying else 1, 3))
-    if s == 0:
+    if s == 0 and not rerender:
         return (v.copy(), m.copy()) if return_mask else v.copy()
     c = mesh.bounds.mean(axis=0)
     offsets = []
@@ -130,6 +140,9 @@ def wrong_rotation(rgb, mask, mesh, poses, K, strength: float, seed: int = 0, ma
             out[t] = cv2.inpaint(v[t], hole, 3, cv2.INPAINT_TELEA)
         new_masks[t] = depth > 0
         out[t][new_masks[t]] = img[new_masks[t]]
+        if occluders is not None:
+            out[t][occluders[t]] = v[t][occluders[t]]
+            new_masks[t] &= ~occluders[t]
     return (out, new_masks) if return_mask else out
 
 

@@ -76,9 +76,10 @@ METHODS = {
                  "32x32 pixels, CLIP constants) for CLIP ViT-B/32.",
     "mot_smth": "VBench motion_smoothness.py: odd frames interpolated from even frames, (255 - mean |interp - "
                 "real|) / 255. SUBSTITUTE: Farneback-flow midpoint (flow_interpolate) for AMT-S.",
-    "t_ssim": "Paper section 3.4 (no public code): object pixels of the target-RCM silhouette, colours "
-              "aggregated per RCM-decoded 3D voxel over all frames, reprojected, mean SSIM of the object crops. "
-              "SUBSTITUTE: the condition's RCM geometry for SAM2 + VGGT reconstruction.",
+    "t_ssim": "Paper section 3.4 (no public code): the object segmented in every generated frame (the segmenter's "
+              "masks within the target-RCM silhouette), colours aggregated per RCM-decoded 3D voxel, each frame "
+              "reprojected from the other frames (leave-one-frame-out), mean SSIM of the object crops. "
+              "SUBSTITUTE: ColorSegmenter for SAM2, the condition's RCM geometry for VGGT reconstruction.",
     "ssim_gt": "Not a paper metric: the sanity check every trained design must pass (beat the reference image "
                "repeated and another clip's ground truth). scikit-image structural_similarity of each generated RGB "
                "frame with the ground-truth frame at the generated size (channel_axis=-1, data_range=255, 7x7 "
@@ -382,10 +383,11 @@ def _face_cos(v: np.ndarray, gt: GroundTruth) -> float:
         return face_similarity(c.reference, v, method="auto", ref_body=c.body[0], bodies=c.body).value
 
 
-def _t_ssim(v: np.ndarray, gt: GroundTruth) -> float:
-    if gt.bounds is None or not gt.clip.rcm.any():
+def _t_ssim(v: np.ndarray, gt: GroundTruth, masks: np.ndarray) -> float:
+    """T-SSIM over the segmented object (`masks`, the paper's SAM2 step); NaN where nothing is segmented."""
+    if gt.bounds is None or not (masks & gt.clip.rcm.any(-1)).any():
         return float("nan")
-    return t_ssim(v, gt.clip.rcm, gt.bounds).value
+    return t_ssim(v, gt.clip.rcm, gt.bounds, masks=masks).value
 
 
 def ssim_to_ground_truth(v: np.ndarray, truth: np.ndarray) -> float:
@@ -420,7 +422,7 @@ def evaluate_video(generated: np.ndarray, clip: Clip | GroundTruth, segmenter: S
         "subj_cons": subject_consistency(v),
         "back_cons": background_consistency(v, gt.background_masks, dilate_px=1),
         "mot_smth": motion_smoothness(v) if len(v) >= 3 else float("nan"),
-        "t_ssim": _t_ssim(v, gt),
+        "t_ssim": _t_ssim(v, gt, masks),
         "ssim_gt": ssim_to_ground_truth(v, gt.clip.rgb),
     }
 

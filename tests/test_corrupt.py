@@ -101,6 +101,24 @@ def test_wrong_rotation_rerenders_the_object_with_an_offset():
     assert np.abs(out[c.mask].astype(int) - c.rgb[c.mask]).mean() > 5
 
 
+def test_wrong_rotation_keeps_occluders_in_front_and_rerenders_at_zero():
+    """The hand stays in front of the re-rendered object; `rerender` gives the strength-0 baseline."""
+    mesh = assets.load_object("box")
+    c = mani4d.object_multiview_clip(mesh, 3, (48, 48), seed=1, cache_views=1)
+    hand = np.zeros_like(c.mask)
+    hand[:, 20:28, 20:28] = True  # a square "hand" over the middle of the object
+    rgb = c.rgb.copy()
+    rgb[hand] = (200, 30, 30)
+    out, new = corrupt.wrong_rotation(rgb, c.mask & ~hand, mesh, c.poses, c.K, 1.0, seed=3, occluders=hand,
+                                      return_mask=True)
+    assert np.array_equal(out[hand], rgb[hand]) and not (new & hand).any()
+    base = corrupt.wrong_rotation(rgb, c.mask & ~hand, mesh, c.poses, c.K, 0.0, occluders=hand, rerender=True)
+    assert not np.array_equal(base, rgb) and np.array_equal(base[hand], rgb[hand])
+    assert np.abs(base[c.mask & ~hand].astype(int) - c.rgb[c.mask & ~hand]).mean() < 0.5  # true pose re-rendered
+    with pytest.raises(ValueError, match="occluders"):
+        corrupt.wrong_rotation(rgb, c.mask, mesh, c.poses, c.K, 1.0, occluders=hand[:, :-1])
+
+
 def test_a_varying_rotation_error_changes_from_frame_to_frame():
     """A constant error is a wrong but consistent pose; `varying` draws a new axis per frame."""
     mesh = assets.load_object("box")

@@ -103,13 +103,15 @@ def test_corruptions_worsen_their_targeted_metric(gt, clean):
     assert worse("t_ssim", drift["t_ssim"], clean["t_ssim"], 0.002)  # small at 32 px: the object is ~4x4 px
     flick = E.evaluate_video(corrupt.background_flicker(v, obj | human, 1.0, seed=0), gt)
     assert worse("back_cons", flick["back_cons"], clean["back_cons"], 0.01)
-    assert flick["t_ssim"] == clean["t_ssim"]  # object pixels untouched
+    # object pixels untouched: T-SSIM moves only where the segmenter's background ring changed its masks
+    assert abs(flick["t_ssim"] - clean["t_ssim"]) < 0.01
     jitter = E.evaluate_video(corrupt.frame_jitter(v, 1.0, seed=0, max_px=3), gt)
     assert worse("mot_smth", jitter["mot_smth"], clean["mot_smth"]) and worse("lmd", jitter["lmd"], clean["lmd"])
     shifted = corrupt.mask_shift(gt.masks, 1.0, seed=0, max_px=3)
     moved = E.evaluate_video(v, gt, segmenter=lambda frames, clip: shifted)
     assert worse("obj_iou", moved["obj_iou"], clean["obj_iou"], 0.2)
-    assert {k: moved[k] for k in ("face_cos", "lmd", "t_ssim")} == {k: clean[k] for k in ("face_cos", "lmd", "t_ssim")}
+    assert {k: moved[k] for k in ("face_cos", "lmd")} == {k: clean[k] for k in ("face_cos", "lmd")}
+    assert moved["t_ssim"] != clean["t_ssim"]  # T-SSIM scores the segmented object (the paper's SAM2 step)
     head = np.zeros_like(human)
     for t, b in enumerate(c.body):
         x0, y0, x1, y1 = head_box(b)

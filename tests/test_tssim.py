@@ -53,10 +53,37 @@ def test_reprojection_is_the_mean_colour_of_each_point_over_frames():
     frames[0], frames[1] = 100, 200
     frames[1, :, 4:] = 50
     b = np.array([[0.0, 0, 0], [1, 1, 1]])
-    rp = TS.rcm_reprojection(frames, rcm_video, b, bins=4)
+    rp = TS.rcm_reprojection(frames, rcm_video, b, bins=4, leave_out=False)
     assert rp.n_bins == 2 and rp.frames_per_bin == 2
     assert (rp.images[:, :, :4] == 150).all() and (rp.images[:, :, 4:] == 75).all()
     assert rp.valid.all()
+
+
+def test_leave_one_out_reprojects_each_frame_from_the_other_frames():
+    """Default: frame t gets the colour the other frames give its point; a point only t saw is not scored."""
+    rcm_video = np.zeros((3, 8, 8, 3), np.uint8)
+    rcm_video[:, :, :4] = (10, 10, 10)
+    rcm_video[0, :, 4:] = (240, 240, 240)  # seen by frame 0 only
+    frames = np.zeros_like(rcm_video)
+    frames[0], frames[1], frames[2] = 30, 60, 120
+    b = np.array([[0.0, 0, 0], [1, 1, 1]])
+    for reducer, expect in (("mean", (90, 75, 45)), ("median", (90, 75, 45))):
+        rp = TS.rcm_reprojection(frames, rcm_video, b, bins=4, reducer=reducer)
+        for t in range(3):
+            assert (rp.images[t, :, :4] == expect[t]).all(), (reducer, t)
+        assert rp.valid[:, :, :4].all() and not rp.valid[:, :, 4:].any()
+    agg, ok = TS.leave_one_out_colors([1, 1, 1, 2], [0, 0, 1, 1], [[0, 0, 0], [10, 10, 10], [40, 40, 40], [5, 5, 5]])
+    assert ok.tolist() == [True, True, True, False] and agg[:3].tolist() == [[40] * 3, [40] * 3, [5] * 3]
+    med, ok = TS.leave_one_out_colors([1, 1, 1, 1], [0, 1, 2, 3], [[0] * 3, [10] * 3, [40] * 3, [100] * 3], "median")
+    assert ok.all() and med[:, 0].tolist() == [40, 40, 10, 10]
+
+
+def test_leave_one_out_widens_the_gap_to_noise(clip):
+    """A frame's own colours no longer make up part of its reprojection, so uniform noise falls further."""
+    v, r, b = clip["flat"], clip["rcm"], clip["bounds"]
+    noise = np.random.default_rng(0).integers(0, 256, v.shape, dtype=np.uint8)
+    gap = {lo: TS.t_ssim(v, r, b, leave_out=lo).value - TS.t_ssim(noise, r, b, leave_out=lo).value for lo in (True, False)}
+    assert gap[True] > gap[False] + 0.1 and TS.t_ssim(noise, r, b).value < 0.4
 
 
 def test_pixel_footprint_of_a_known_ramp():
