@@ -18,7 +18,15 @@ The pipeline's own step count is a point too, read from the committed evaluation
 
     python -m byteloom.adaptation --steps 240 480 --params params.yaml
 
-It writes `metrics/adaptation.json`. It trains 3 designs x seeds x step counts (about 45 min on 2
+It writes `metrics/adaptation.json`. The same experiment on another seed set, from that set's
+pipeline runs (e.g. the `build/train` of `dvc exp run -S 'curriculum.seeds=[3,4,5]'`) and its
+evaluation (`metrics/rerun_seeds_3-5/eval`):
+
+    python -m byteloom.adaptation --steps 240 480 --seeds 3 4 5 --parents DIR \
+        --eval-dir metrics/rerun_seeds_3-5/eval --work build/adaptation_seeds_3-5 \
+        --out metrics/adaptation_seeds_3-5.json
+
+ It trains 3 designs x seeds x step counts (about 45 min on 2
 cores for 240 and 480 steps, 3 seeds), so it is a frozen DVC stage (`adaptation`) whose result is
 committed; `dvc unfreeze adaptation && dvc repro adaptation` reruns it. Finished (steps, design,
 seed) cells are kept in `build/adaptation` with a fingerprint of the code, the configuration and the
@@ -95,7 +103,8 @@ def steps_config(cfg: Config, steps: int) -> Config:
 
 
 def committed_scores(cfg: Config, variant: str, folder: Path = EVAL) -> dict:
-    """The pipeline's evaluation of `variant`, refused if it was scored at another scale."""
+    """The pipeline's evaluation of `variant`, refused if it was scored at another scale or, for a
+    trained design, with other seeds than `curriculum.seeds`."""
     path = Path(folder) / f"{variant}.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no committed evaluation (run `dvc repro evaluate@{variant}`)")
@@ -103,14 +112,18 @@ def committed_scores(cfg: Config, variant: str, folder: Path = EVAL) -> dict:
     if scores.get("scale") != scale_line(cfg):
         raise ValueError(f"{path}: scored at {scores.get('scale')!r}, not this configuration's "
                          f"{scale_line(cfg)!r}; rerun the pipeline first")
+    if variant in DESIGNS and list(scores.get("seeds", [])) != list(cfg.curriculum.seeds):
+        raise ValueError(f"{path}: scored with seeds {scores.get('seeds')}, not {list(cfg.curriculum.seeds)}")
     return scores
 
 
-def link_parents(cfg: Config, train_dir: Path) -> None:
-    """`train_dir` gets the base and each design's parent run as links to the pipeline's `build/train`."""
+def link_parents(cfg: Config, train_dir: Path, parents: Path | None = None) -> None:
+    """`train_dir` gets the base and each design's parent run as links into `parents` (default: the
+    pipeline's `build/train`)."""
+    parents = Path(parents or C.TRAIN_DIR)
     train_dir.mkdir(parents=True, exist_ok=True)
     for name in {C.BASE, *(C.variant_run(cfg, v).parent for v in DESIGNS)}:
-        src, dst = (C.TRAIN_DIR / name).resolve(), train_dir / name
+        src, dst = (parents / name).resolve(), train_dir / name
         if not src.is_dir():
             raise FileNotFoundError(f"{src}: the pipeline's run {name!r} is missing (run `dvc repro`)")
         if dst.is_symlink() or dst.exists():
@@ -120,11 +133,13 @@ def link_parents(cfg: Config, train_dir: Path) -> None:
         os.symlink(src, dst)
 
 
-def parent_digest(cfg: Config, variant: str, seed: int) -> str:
+def parent_digest(cfg: Config, variant: str, seed: int, parents: Path | None = None) -> str:
     """Hash of the weights a cell starts from: the base and the parent run's adapters for `seed`,
-    file by file under `curriculum.TRAIN_DIR` (a retrained parent makes every cell on it stale)."""
+    file by file under `parents` (default `curriculum.TRAIN_DIR`; a retrained parent makes every
+    cell on it stale)."""
+    parents = Path(parents or C.TRAIN_DIR)
     parent = C.variant_run(cfg, variant).parent
-    folders = [C.TRAIN_DIR / C.BASE] + ([] if parent == C.BASE else [C.adapter_dir(parent, seed, C.TRAIN_DIR)])
+    folders = [parents / C.BASE] + ([] if parent == C.BASE else [C.adapter_dir(parent, seed, parents)])
     h = hashlib.sha256()
     for folder in folders:
         files = sorted(f for f in Path(folder).rglob("*") if f.is_file() and f.suffix in (".safetensors", ".json"))
@@ -136,30 +151,30 @@ def parent_digest(cfg: Config, variant: str, seed: int) -> str:
     return h.hexdigest()[:16]
 
 
-def train_key(cfg: Config, variant: str, seed: int) -> str:
+def train_key(cfg: Config, variant: str, seed: int, parents: Path | None = None) -> str:
     """What defines a cell's trained adapters: the training code (`TRAIN_CODE`), the weights it starts
     from (`parent_digest`), the design, the seed, and the model, data, sampler and curriculum settings."""
     cu = replace(cfg.curriculum, seeds=[])  # the other seeds of the list do not change this cell
-    return fingerprint(code_digest(TRAIN_CODE), parent_digest(cfg, variant, seed), variant, seed, cfg.model, cfg.data,
+    return fingerprint(code_digest(TRAIN_CODE), parent_digest(cfg, variant, seed, parents), variant, seed, cfg.model, cfg.data,
                        cfg.sampler, cu, cfg.evaluation.clips)
 
 
-def cell_key(cfg: Config, variant: str, seed: int) -> str:
+def cell_key(cfg: Config, variant: str, seed: int, parents: Path | None = None) -> str:
     """What defines a finished cell's scores: its `train_key` and the sampling and scoring code (`SCORE_CODE`)."""
-    return fingerprint(train_key(cfg, variant, seed), code_digest(SCORE_CODE))
+    return fingerprint(train_key(cfg, variant, seed, parents), code_digest(SCORE_CODE))
 
 
-def retrained_scores(cfg: Config, variant: str, seed: int, work: Path, progress: bool) -> dict:
+def retrained_scores(cfg: Config, variant: str, seed: int, work: Path, progress: bool, parents: Path | None = None) -> dict:
     """Train `variant`'s Stage III run at `cfg`'s step count for `seed`, sample and score the
     benchmark clips. A finished cell with the same `cell_key` is read back; adapters stamped with the
     same `train_key` are sampled and scored again without training."""
     run = C.variant_run(cfg, variant)
-    key, tkey = cell_key(cfg, variant, seed), train_key(cfg, variant, seed)
+    key, tkey = cell_key(cfg, variant, seed, parents), train_key(cfg, variant, seed, parents)
     cell = work / "scores" / f"{variant}_seed{seed}.json"
     if cell.is_file() and json.loads(cell.read_text()).get("fingerprint") == key:
         return json.loads(cell.read_text())
     train_dir = work / "train"
-    link_parents(cfg, train_dir)
+    link_parents(cfg, train_dir, parents)
     stamp = train_dir / run.name / f"seed{seed}" / TRAIN_STAMP
     t0 = time.time()
     trained = stamp.is_file() and stamp.read_text().strip() == tkey
@@ -207,21 +222,23 @@ def compare(rows: dict, sanity: dict) -> dict:
     return out
 
 
-def run_steps(cfg: Config, steps: int, default: int, work: Path = WORK, progress: bool = True) -> dict:
-    """One point of the curve: the committed runs at the pipeline's step count, retrained ones otherwise.
+def run_steps(cfg: Config, steps: int, default: int, work: Path = WORK, progress: bool = True,
+              parents: Path | None = None, eval_dir: Path = EVAL) -> dict:
+    """One point of the curve: the committed runs at the pipeline's step count (their evaluation in
+    `eval_dir`, their weights in `parents`), retrained ones otherwise.
     `cell_seconds`: the training, sampling and scoring time of its cells, whenever they were computed."""
     sc = steps_config(cfg, steps)
     folder = Path(work) / f"stage3_{steps}"
     if steps == default:
-        rows = {v: committed_scores(cfg, v) for v in DESIGNS}
-        train_dir, source = C.TRAIN_DIR, "committed pipeline runs (metrics/eval)"
+        rows = {v: committed_scores(cfg, v, eval_dir) for v in DESIGNS}
+        train_dir, source = Path(parents or C.TRAIN_DIR), f"committed pipeline runs ({Path(eval_dir).as_posix()})"
         cell_seconds = 0.0
     else:
-        cells = {v: [retrained_scores(sc, v, s, folder, progress) for s in sc.curriculum.seeds] for v in DESIGNS}
+        cells = {v: [retrained_scores(sc, v, s, folder, progress, parents) for s in sc.curriculum.seeds] for v in DESIGNS}
         rows = {v: as_row(v, c) for v, c in cells.items()}
         cell_seconds = sum(sum(x or 0.0 for x in c["seconds"].values()) for cs in cells.values() for c in cs)
         train_dir, source = folder / "train", "Stage III retrained from the committed parents"
-    sanity = {s: committed_scores(cfg, s) for s in SANITY}
+    sanity = {s: committed_scores(cfg, s, eval_dir) for s in SANITY}
     usage = C.usage_report(sc, ["byteloom"], splits=("test",), train_dir=train_dir)["byteloom"]["test"]
     return {"stage3_steps": steps, "source": source, "cell_seconds": round(cell_seconds, 1), **compare(rows, sanity),
             "usage": {"mean": usage["mean"], "per_seed": usage["per_seed"]},
@@ -234,17 +251,31 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, nargs="+", required=True, help="Stage III step counts to retrain at")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--seeds", type=int, nargs="+", help="another seed set than curriculum.seeds (needs --parents, --eval-dir)")
+    ap.add_argument("--parents", help=f"the pipeline's runs to start from (default {C.TRAIN_DIR})")
+    ap.add_argument("--eval-dir", default=str(EVAL), help="their evaluation: the default step count's point and the sanity rows")
+    ap.add_argument("--work", default=str(WORK), help="where finished cells are kept")
     args = ap.parse_args(argv)
     cfg = load_config(args.params)
+    if args.seeds is not None:
+        if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+            raise ValueError(f"--seeds: distinct seeds >= 0, got {args.seeds}")
+        if args.parents is None or Path(args.eval_dir) == EVAL or Path(args.work) == WORK:
+            raise ValueError("--seeds needs --parents, --eval-dir and --work of that seed set "
+                             "(the defaults belong to curriculum.seeds)")
+        cfg = replace(cfg, curriculum=replace(cfg.curriculum, seeds=list(args.seeds)))
+    if args.parents is not None and not Path(args.parents, C.BASE).is_dir():
+        raise FileNotFoundError(f"--parents {args.parents}: no {C.BASE} run in it")
     check_designs(cfg)  # every bad value is an error before any work
     default = cfg.curriculum.steps["stage3"]
     counts = sorted({default, *(steps_config(cfg, s).curriculum.steps["stage3"] for s in args.steps)})
     for v in (*DESIGNS, *SANITY):
-        committed_scores(cfg, v)
+        committed_scores(cfg, v, Path(args.eval_dir))
     t0 = time.time()
-    points = [run_steps(cfg, n, default) for n in counts]
+    points = [run_steps(cfg, n, default, Path(args.work), parents=args.parents, eval_dir=Path(args.eval_dir)) for n in counts]
     C.write_json(args.out, {"command": " ".join(["python -m byteloom.adaptation", *argv]), "designs": list(DESIGNS),
                             "metrics": list(METRICS), "default_steps": default, "scale": scale_line(cfg),
+                            "seeds": list(cfg.curriculum.seeds),
                             "seconds": round(time.time() - t0, 1),  # this invocation (finished cells are read back)
                             "cell_seconds": round(sum(p["cell_seconds"] for p in points), 1),  # training + scoring of every cell
                             "points": points})

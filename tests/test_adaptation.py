@@ -59,6 +59,26 @@ def test_committed_scores_of_another_scale_are_refused(tmp_path):
         A.committed_scores(CFG, "pose_only", tmp_path)
     with pytest.raises(FileNotFoundError, match="single_view.json: no committed evaluation"):
         A.committed_scores(CFG, "single_view", tmp_path)
+    (tmp_path / "pose_only.json").write_text(json.dumps({"scale": scale_line(CFG), "seeds": [3, 4, 5]}))
+    with pytest.raises(ValueError, match=r"pose_only.json: scored with seeds \[3, 4, 5\]"):
+        A.committed_scores(CFG, "pose_only", tmp_path)
+    other = replace(CFG, curriculum=replace(CFG.curriculum, seeds=[3, 4, 5]))
+    assert A.committed_scores(other, "pose_only", tmp_path)["seeds"] == [3, 4, 5]
+
+
+def test_another_seed_set_needs_its_own_runs_evaluation_and_work_folder(tmp_path):
+    out = tmp_path / "a.json"
+    args = ["--steps", "240", "--params", str(ROOT / "params.yaml"), "--out", str(out), "--seeds", "3", "4", "5"]
+    with pytest.raises(ValueError, match="--seeds needs --parents, --eval-dir and --work"):
+        A.main(args + ["--parents", str(tmp_path)])
+    with pytest.raises(ValueError, match="distinct seeds"):
+        A.main(args + ["3"])
+    with pytest.raises(FileNotFoundError, match="no base run in it"):
+        A.main(args + ["--parents", str(tmp_path), "--eval-dir", str(tmp_path), "--work", str(tmp_path / "w")])
+    (tmp_path / "base").mkdir()
+    with pytest.raises(FileNotFoundError, match="byteloom.json: no committed evaluation"):
+        A.main(args + ["--parents", str(tmp_path), "--eval-dir", str(tmp_path), "--work", str(tmp_path / "w")])
+    assert not out.exists()
 
 
 def test_compare_finds_a_planted_gap_and_none_between_identical_designs():
@@ -98,6 +118,10 @@ def _fake_pipeline(root: Path) -> Path:
 def test_the_cell_key_sees_code_configuration_and_parent_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(A.C, "TRAIN_DIR", _fake_pipeline(tmp_path))
     key = A.cell_key(CFG, "pose_only", 0)
+    other = _fake_pipeline(tmp_path / "other_seed_set")  # same files elsewhere: same weights, same key
+    assert A.cell_key(CFG, "pose_only", 0, parents=other) == key
+    (other / "I" / "seed0" / "adapters" / "pytorch_lora_weights.safetensors").write_bytes(b"other parent")
+    assert A.cell_key(CFG, "pose_only", 0, parents=other) != key
     assert key == A.cell_key(replace(CFG, curriculum=replace(CFG.curriculum, seeds=[0, 7])), "pose_only", 0)
     assert key != A.cell_key(A.steps_config(CFG, 480), "pose_only", 0)
     assert key != A.cell_key(replace(CFG, curriculum=replace(CFG.curriculum, batch_size=8)), "pose_only", 0)
