@@ -245,6 +245,33 @@ def run_steps(cfg: Config, steps: int, default: int, work: Path = WORK, progress
             "per_clip": {v: r["per_clip"] for v, r in rows.items()}}
 
 
+def compare_seed_sets(results: dict[str, dict]) -> list[dict]:
+    """The verdicts of several runs of this experiment (e.g. seeds 0-2 and 3-5) side by side.
+
+    results: {name: the JSON `main` writes}, all of one scale. One row per step count they share and
+    comparison: ByteLoom against each baseline on every metric, and each design against the reference
+    repeated (SSIM). Each row: {"steps", "comparison", "metric", "verdicts": {name: verdict record},
+    "same": whether every run gives the same verdict}.
+    """
+    if len(results) < 2:
+        raise ValueError(f"compare at least two runs, got {list(results)}")
+    scales = {r["scale"] for r in results.values()}
+    if len(scales) != 1:
+        raise ValueError(f"the runs were made at different scales: {sorted(scales)}")
+    points = {name: {p["stage3_steps"]: p for p in r["points"]} for name, r in results.items()}
+    steps = sorted(set.intersection(*(set(p) for p in points.values())))
+    rows = []
+    for n in steps:
+        first = next(iter(points.values()))[n]
+        keys = [(pair, m, ("gap", pair, m)) for pair in first["gap"] for m in first["gap"][pair]]
+        keys += [(f"{v}_vs_{REFERENCE_REPEATED}", "ssim_gt", ("sanity", v, REFERENCE_REPEATED)) for v in first["sanity"]]
+        for comparison, metric, (kind, a, b) in keys:
+            verdicts = {name: p[n][kind][a][b] for name, p in points.items()}
+            rows.append({"steps": n, "comparison": comparison, "metric": metric, "verdicts": verdicts,
+                         "same": len({v["verdict"] for v in verdicts.values()}) == 1})
+    return rows
+
+
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -430,6 +430,44 @@ def ssim_by_frame(videos: dict, truth: dict) -> list[float]:
     return [float(x) for x in np.mean(per, axis=0)]
 
 
+def t_ssim_shared_masks(videos_a: dict, videos_b: dict, gts: dict, names=("a", "b")) -> dict:
+    """T-SSIM of two designs over the object pixels *both* segment: is one design's object less
+    consistent over time, or does it only show more object to score? (lesson 6 section 10)
+
+    videos_a, videos_b: {seed: {clip id: (T, h, w, 3) uint8}} sampled on the same clips and noise;
+    gts: {clip id: `evaluate.GroundTruth`} at the videos' size. T-SSIM scores the segmenter's object
+    pixels (`evaluate.evaluate_video`), so two designs are usually scored on different pixels. Here
+    each (seed, clip) is scored on the intersection of their masks. Returns per-(seed, clip) values
+    in the scores layout `byteloom.stats` pairs (keys "a", "b"; variant names `names`) and the mean
+    scored object pixels per frame of each design and of the ground truth ("pixels", keys `names`
+    and "ground_truth"); a pair whose masks share no pixel is None.
+    """
+    from .metrics.tssim import t_ssim
+
+    if set(videos_a) != set(videos_b):
+        raise ValueError(f"the designs were sampled with other seeds: {sorted(videos_a)} vs {sorted(videos_b)}")
+    rows = {"a": {}, "b": {}}
+    pixels = {"a": [], "b": [], "ground_truth": [float(g.masks.sum((1, 2)).mean()) for g in gts.values()]}
+    for seed in sorted(videos_a):
+        for name, row in rows.items():
+            row[f"seed{seed}"] = {}
+        for k, g in gts.items():
+            if k not in videos_a[seed] or k not in videos_b[seed]:
+                raise KeyError(f"seed {seed}: no sample of clip {k} for both designs")
+            cond = g.clip.rcm.any(-1)
+            ma, mb = (g.segmenter(v[seed][k], g.clip) & cond for v in (videos_a, videos_b))
+            pixels["a"].append(float(ma.sum((1, 2)).mean()))
+            pixels["b"].append(float(mb.sum((1, 2)).mean()))
+            shared = ma & mb
+            for name, v in (("a", videos_a), ("b", videos_b)):
+                value = t_ssim(v[seed][k], g.clip.rcm, g.bounds, masks=shared).value if shared.any() else None
+                rows[name][f"seed{seed}"][k] = {"t_ssim": value}
+    return {"a": {"variant": names[0], "seeds": sorted(videos_a), "per_clip": rows["a"]},
+            "b": {"variant": names[1], "seeds": sorted(videos_b), "per_clip": rows["b"]},
+            "pixels": {names[0]: float(np.mean(pixels["a"])), names[1]: float(np.mean(pixels["b"])),
+                       "ground_truth": float(np.mean(pixels["ground_truth"]))}}
+
+
 # ---------------------------------------------------------------------------------- reruns
 
 

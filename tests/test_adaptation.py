@@ -226,3 +226,40 @@ def test_the_committed_result_is_the_frozen_stage_output_and_is_complete():
         for v in result["designs"]:
             assert set(p["sanity"][v]) == set(A.SANITY)
         assert {"own", "rcm_swapped", "cache_swapped"} <= set(next(iter(p["usage"]["mean"].values())))
+
+
+def test_compare_seed_sets_lines_up_verdicts_and_flags_disagreement():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.2, 0.4, (3, 16))
+    sanity = {s: {"variant": s, "seeds": [], "per_clip": {"seed0": {f"c{c}": {"ssim_gt": 0.6} for c in range(16)}}}
+              for s in A.SANITY}
+
+    def run(shift):
+        rows = {"byteloom": _row("byteloom", base + shift), "single_view": _row("single_view", base),
+                "pose_only": _row("pose_only", base)}
+        return {"scale": "s", "points": [{"stage3_steps": 60, **A.compare(rows, sanity)}]}
+
+    out = A.compare_seed_sets({"seeds 0-2": run(0.05), "seeds 3-5": run(-0.05)})
+    row = next(r for r in out if r["comparison"] == "byteloom_vs_single_view" and r["metric"] == "ssim_gt")
+    assert [v["verdict"] for v in row["verdicts"].values()] == ["holds", "reversed"] and not row["same"]
+    sane = next(r for r in out if r["comparison"] == "pose_only_vs_reference_repeated")
+    assert sane["same"] and sane["verdicts"]["seeds 0-2"]["verdict"] == "reversed"
+    with pytest.raises(ValueError, match="different scales"):
+        A.compare_seed_sets({"a": run(0), "b": {**run(0), "scale": "other"}})
+    with pytest.raises(ValueError, match="at least two"):
+        A.compare_seed_sets({"a": run(0)})
+
+
+def test_committed_reruns_with_other_seeds_are_complete():
+    """metrics/adaptation_seeds_*.json: the experiment on another seed set, comparable with the committed one."""
+    main = json.loads((ROOT / "metrics/adaptation.json").read_text())
+    for f in sorted((ROOT / "metrics").glob("adaptation_seeds_*.json")):
+        r = json.loads(f.read_text())
+        assert r["scale"] == main["scale"] and not set(r["seeds"]) & set(main.get("seeds", CFG.curriculum.seeds))
+        assert "--seeds " + " ".join(map(str, r["seeds"])) in r["command"]
+        assert [p["stage3_steps"] for p in r["points"]] == [p["stage3_steps"] for p in main["points"]]
+        for p in r["points"]:
+            for pair in p["gap"].values():
+                for g in pair.values():
+                    assert g["n_seeds"] == len(r["seeds"]) and g["low"] <= g["effect"] <= g["high"]
+        assert A.compare_seed_sets({"main": main, f.stem: r})

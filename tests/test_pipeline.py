@@ -201,3 +201,6 @@ def test_the_tables_stage_depends_on_every_rerun_folder_lesson_6_reads():
     for f in folders:
         assert sorted(p.stem for p in (ROOT / f).glob("*.json")) == sorted(
             p.stem for p in (ROOT / "metrics/eval").glob("*.json")), f"{f}: not the same variants as metrics/eval"
+    # section 11 reads every committed rerun of the Stage III length experiment with other seeds
+    reruns = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "metrics").glob("adaptation_seeds_*.json"))
+    assert [f for f in reruns if f not in deps] == []

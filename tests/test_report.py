@@ -221,3 +221,25 @@ def test_pooling_two_runs_keeps_every_seed_and_refuses_clashes_or_other_benchmar
     other = {**rerun, "reference_repeated": fake("reference_repeated", 0.2, std=0.0, seeds=(), ssim=0.3)}
     with pytest.raises(ValueError, match="reference_repeated.*same benchmark"):
         R.pool_seeds({"a": scores, "b": other})
+
+
+def test_t_ssim_on_shared_masks_pairs_two_designs_on_the_same_pixels():
+    """Identical videos: effect 0; an object drifting in colour over time scores below the clean one."""
+    from byteloom import corrupt, evaluate as E, stats
+
+    from .test_evaluate import benchmark_clip
+
+    gt = E.prepare_ground_truth(benchmark_clip(0), (32, 32), clip_id="0000")
+    clean = gt.clip.rgb
+    drift = corrupt.texture_drift(clean, gt.clip.extra["mask_object"], 0.5, seed=0)  # the segmenter keeps most of it
+    same = R.t_ssim_shared_masks({0: {"0000": clean}}, {0: {"0000": clean.copy()}}, {"0000": gt}, ("x", "y"))
+    assert same["a"]["variant"] == "x" and same["pixels"]["x"] == same["pixels"]["y"] > 0
+    assert stats.paired_verdict(same["a"], same["b"], "t_ssim", True)["effect"] == 0
+    out = R.t_ssim_shared_masks({0: {"0000": clean}, 1: {"0000": clean}}, {0: {"0000": drift}, 1: {"0000": drift}},
+                                {"0000": gt})
+    a, b = out["a"]["per_clip"]["seed0"]["0000"]["t_ssim"], out["b"]["per_clip"]["seed0"]["0000"]["t_ssim"]
+    assert a > b and out["pixels"]["ground_truth"] == pytest.approx(gt.masks.sum((1, 2)).mean())
+    with pytest.raises(ValueError, match="other seeds"):
+        R.t_ssim_shared_masks({0: {"0000": clean}}, {1: {"0000": clean}}, {"0000": gt})
+    with pytest.raises(KeyError, match="no sample of clip 0000"):
+        R.t_ssim_shared_masks({0: {}}, {0: {"0000": clean}}, {"0000": gt})
