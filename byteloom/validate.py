@@ -33,7 +33,8 @@ import cv2
 import numpy as np
 
 from . import corrupt
-from .evaluate import HIGHER_IS_BETTER, METRICS, GroundTruth, evaluate_video, prepare_ground_truth
+from .evaluate import (HIGHER_IS_BETTER, METRICS, GroundTruth, _obj_clip, _segment, _t_ssim, embed_crops,
+                       evaluate_video, object_crop, prepare_ground_truth)
 from .metrics.identity import crop, head_box
 
 __all__ = ["CORRUPTIONS", "RERENDERED", "EXPECT", "RATIONALE", "corrupt_clip", "noise_gap", "run_sweep", "curves",
@@ -317,7 +318,8 @@ def tssim_rotation_curves(clips: dict, size, strengths, seed: int = 0, varying: 
     curve isolates the rotation error: does T-SSIM track geometry consistency? `varying`: the
     error's axis changes from frame to frame (`corrupt.wrong_rotation`), a geometry that is
     inconsistent over time, where the default constant error is a wrong but consistent pose.
-    Scored as the tables score it (`evaluate.evaluate_video`: the segmenter's masks of the frames).
+    Scored as the tables score it (`evaluate.evaluate_video`: the segmenter's masks of the frames),
+    without the other metrics.
     """
     out = []
     for i, (k, c) in enumerate(clips.items()):
@@ -328,7 +330,7 @@ def tssim_rotation_curves(clips: dict, size, strengths, seed: int = 0, varying: 
         row = []
         for s in strengths:
             video, _ = corrupt_clip("wrong_rotation", gt, float(s), seed + i, varying=varying)
-            row.append(evaluate_video(video, gt)["t_ssim"])
+            row.append(_t_ssim(video, gt, _segment(gt.segmenter, video, gt.clip, k)))  # T-SSIM alone
         out.append(row)
     return np.array(out)
 
@@ -344,7 +346,6 @@ def substitute_causes(gts: dict[str, GroundTruth], seed: int = 0) -> dict[str, f
       flicker with the exact object masks and with the segmenter's, and the IoU of the
       segmenter's masks of the flickering video with those of the clean one.
     """
-    from .evaluate import _obj_clip, _segment, embed_crops, object_crop
     from .metrics import obj_iou
     from .metrics.consistency import subject_consistency
 
