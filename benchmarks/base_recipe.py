@@ -43,6 +43,7 @@ from byteloom.train import LatentClips, tensor_to_frames, train  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 MODEL_KEYS = ("heads", "head_dim", "layers", "ffn_dim")
+RECIPE_KEYS = RECIPE_KEYS  # every command-line override
 
 
 def with_recipe(cfg, args):
@@ -103,21 +104,21 @@ def main() -> None:
         ap.add_argument(f"--{k.replace('_', '-')}", dest=k, type=int)
     ap.add_argument("--name", help="results file suffix (default: from the overrides)")
     args = ap.parse_args()
-    for k in ("lr", "steps", "batch_size", *MODEL_KEYS):
+    for k in RECIPE_KEYS:
         if getattr(args, k) is not None and getattr(args, k) <= 0:
             ap.error(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
     cfg = load_config(args.params)
+    if not C.split_folders(cfg.data.root, "test"):
+        ap.error(f"{cfg.data.root}/test has no clips: run `dvc repro data@test` first")
     if args.committed:
-        if any(getattr(args, k) is not None for k in ("lr", "steps", "batch_size", *MODEL_KEYS)):
+        if any(getattr(args, k) is not None for k in RECIPE_KEYS):
             ap.error("--committed scores the committed base: give no recipe overrides with it")
         name = args.name or "committed"
         model, codec = C.base_model(cfg)
         seconds = None
     else:
         cfg = with_recipe(cfg, args)
-        if not C.split_folders(cfg.data.root, "test"):
-            ap.error(f"{cfg.data.root}/test has no clips: run `dvc repro data@test` first")
-        name = args.name or "_".join(f"{k}{getattr(args, k)}" for k in ("lr", "steps", "batch_size", *MODEL_KEYS)
+        name = args.name or "_".join(f"{k}{getattr(args, k)}" for k in RECIPE_KEYS
                                      if getattr(args, k) is not None) or "params"
         with tempfile.TemporaryDirectory() as work:
             t0 = time.time()
