@@ -43,7 +43,7 @@ from byteloom.train import LatentClips, tensor_to_frames, train  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 MODEL_KEYS = ("heads", "head_dim", "layers", "ffn_dim")
-RECIPE_KEYS = RECIPE_KEYS  # every command-line override
+RECIPE_KEYS = ("lr", "steps", "batch_size", *MODEL_KEYS)  # every command-line override
 
 
 def with_recipe(cfg, args):
