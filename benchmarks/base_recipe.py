@@ -37,9 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 from byteloom import curriculum as C  # noqa: E402
 from byteloom.config import load_config  # noqa: E402
-from byteloom.model import Conditions, build_model  # noqa: E402
+from byteloom.data import load_split, split_folders  # noqa: E402
+from byteloom.model import build_model  # noqa: E402
 from byteloom.sample import sample_long  # noqa: E402
-from byteloom.train import LatentClips, tensor_to_frames, train  # noqa: E402
+from byteloom.train import tensor_to_frames, train  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 MODEL_KEYS = ("heads", "head_dim", "layers", "ffn_dim")
@@ -57,14 +58,8 @@ def train_base(cfg, workdir: Path) -> tuple[torch.nn.Module, object, float]:
     """`curriculum.pretrain_base`'s training, into `workdir` (its corpus, its data, its config)."""
     corpus = C.base_corpus(cfg, C.CORPUS_DIR, progress=False)
     model, codec = build_model(cfg.model, seed=cfg.seed)
-    parts = [C.split_latents(corpus, s, codec, "pose_only") for s in C.BASE_SPLITS]
-    data = LatentClips(torch.cat([p.video for p in parts]),
-                       Conditions(ref=torch.cat([p.cond.ref for p in parts]),
-                                  pose=torch.zeros_like(torch.cat([p.cond.pose for p in parts]))))
     model.fusion.requires_grad_(False)
-    b = cfg.base
-    tc = replace(C._train_config(cfg, b.steps, b.lr, C.run_seed(C.BASE, cfg.seed)), batch_size=b.batch_size,
-                 shift=b.shift, lr_schedule=b.lr_schedule, warmup_steps=b.warmup, ema_decay=b.ema)
+    data, tc = C.base_data(corpus, codec), C.base_train_config(cfg)
     result = train(model, data, tc, workdir, desc="base recipe", run_id="base-recipe", progress=False)
     return model, codec, result["seconds"]
 
@@ -72,8 +67,8 @@ def train_base(cfg, workdir: Path) -> tuple[torch.nn.Module, object, float]:
 def score(cfg, model, codec) -> dict:
     """SSIM per frame of the benchmark clips sampled from their reference alone, per sampler setting."""
     data = C.split_latents(cfg, "test", codec, "pose_only", limit=cfg.evaluation.clips)
-    truth = C.load_split(cfg.data.root, "test", cfg.curriculum.size, 1, limit=cfg.evaluation.clips)
-    cond = replace(data.cond, pose=torch.zeros_like(data.cond.pose))
+    truth = load_split(cfg.data.root, "test", cfg.curriculum.size, 1, limit=cfg.evaluation.clips)
+    cond = C.reference_only(data).cond
     s = cfg.sampler
     out = {}
     for name, guidance in [(f"params sampler (guidance {s.guidance:g})", s.guidance), ("guidance 1", 1.0)]:
@@ -108,7 +103,7 @@ def main() -> None:
         if getattr(args, k) is not None and getattr(args, k) <= 0:
             ap.error(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
     cfg = load_config(args.params)
-    if not C.split_folders(cfg.data.root, "test"):
+    if not split_folders(cfg.data.root, "test"):
         ap.error(f"{cfg.data.root}/test has no clips: run `dvc repro data@test` first")
     if args.committed:
         if any(getattr(args, k) is not None for k in RECIPE_KEYS):

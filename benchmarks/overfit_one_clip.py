@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from byteloom import curriculum as C  # noqa: E402
 from byteloom.config import load_config  # noqa: E402
-from byteloom.model import Conditions, build_model  # noqa: E402
+from byteloom.data import load_split, split_folders  # noqa: E402
+from byteloom.model import build_model  # noqa: E402
 from byteloom.sample import sample  # noqa: E402
 from byteloom.train import LatentClips, tensor_to_frames, train  # noqa: E402
 
@@ -50,15 +51,13 @@ def memorise(cfg, clip: int, steps: int, lr: float, ema: float, batch: int,
     """Train the base architecture from scratch on test clip `clip` alone (reference only, pose zeroed)."""
     model, codec = build_model(cfg.model, seed=cfg.seed)
     d = C.split_latents(cfg, "test", codec, "pose_only", limit=clip + 1)
-    one = slice(clip, clip + 1)
-    cond = Conditions(ref=d.cond.ref[one], pose=torch.zeros_like(d.cond.pose[one]))
+    one = C.reference_only(LatentClips(d.video[clip: clip + 1], d.cond.select(slice(clip, clip + 1))))
     model.fusion.requires_grad_(False)
-    b = cfg.base
-    tc = replace(C._train_config(cfg, steps, lr, C.run_seed(C.BASE, cfg.seed)), batch_size=batch, shift=b.shift,
-                 lr_schedule=b.lr_schedule, warmup_steps=min(b.warmup, steps // 10), ema_decay=ema)
-    result = train(model, LatentClips(d.video[one], cond), tc, workdir, desc=f"one clip, lr {lr:g}",
-                   run_id=f"overfit/{lr}", progress=False)
-    return model.eval(), codec, {"cond": cond, "frames": d.video.shape[2], **result}
+    b = cfg.base  # the base's recipe with this run's steps, rate, batch and EMA (warm-up at most a tenth)
+    tc = C.base_train_config(replace(cfg, base=replace(b, steps=steps, lr=lr, batch_size=batch,
+                                                        warmup=min(b.warmup, steps // 10), ema=ema)))
+    result = train(model, one, tc, workdir, desc=f"one clip, lr {lr:g}", run_id=f"overfit/{lr}", progress=False)
+    return model.eval(), codec, {"cond": one.cond, "frames": d.video.shape[2], **result}
 
 
 def ssim_per_frame(video: np.ndarray, truth: np.ndarray) -> list[float]:
@@ -76,10 +75,10 @@ def main() -> None:
     ap.add_argument("--out", default=str(RESULTS / "overfit_one_clip.json"))
     args = ap.parse_args()
     cfg = load_config(args.params)
-    folders = C.split_folders(cfg.data.root, "test")
+    folders = split_folders(cfg.data.root, "test")
     if not 0 <= args.clip < len(folders):
         raise SystemExit(f"--clip {args.clip}: {cfg.data.root}/test has {len(folders)} clips (run `dvc repro data@test`)")
-    truth = C.load_split(cfg.data.root, "test", cfg.curriculum.size, 1, limit=args.clip + 1)["rgb"][args.clip]
+    truth = load_split(cfg.data.root, "test", cfg.curriculum.size, 1, limit=args.clip + 1)["rgb"][args.clip]
     s = cfg.sampler
     settings = {f"params sampler ({s.scheduler}, {s.steps} steps, shift {s.shift:g}, guidance {s.guidance:g})":
                 dict(scheduler=s.scheduler, steps=s.steps, shift=s.shift, guidance=s.guidance),

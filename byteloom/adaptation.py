@@ -54,6 +54,7 @@ from . import stats
 from .config import Config, load_config
 from .evaluate import HIGHER_IS_BETTER, evaluate_many
 from .score import OTHER_CLIP, REFERENCE_REPEATED, benchmark_clips, scale_line
+from .train import code_digest as train_code_digest
 from .train import fingerprint
 
 OUT = Path("metrics/adaptation.json")
@@ -70,18 +71,7 @@ TRAIN_STAMP = "train_key.txt"  # beside a cell's adapters: the train_key they we
 
 def code_digest(names=TRAIN_CODE + SCORE_CODE) -> str:
     """Hash of package files and folders `names` and the versions of torch, diffusers and peft."""
-    import diffusers
-    import peft
-    import torch
-
-    root = Path(__file__).resolve().parent
-    h = hashlib.sha256(f"torch {torch.__version__} diffusers {diffusers.__version__} peft {peft.__version__}".encode())
-    names = sorted(set(names))
-    files = [f for name in names for f in ([root / name] if name.endswith(".py") else sorted((root / name).rglob("*.py")))]
-    for f in files:
-        h.update(f.relative_to(root).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return train_code_digest(names)
 
 
 def check_designs(cfg: Config) -> None:

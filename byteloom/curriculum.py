@@ -24,19 +24,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .config import BASE_SPLITS, STAGES, Config, TrainConfig
-from .data import load_clip
-from .model import ByteLoomModel, Conditions, LatentFusion, build_model, drop_conditions, load_wan, place
+from .config import BASE_SPLITS, Config, TrainConfig
+from .data import load_split, split_folders
+from .model import ByteLoomModel, Conditions, build_model, drop_conditions, load_wan, place
 from .sample import sample_long
 from .train import (LatentClips, add_lora, discard_checkpoint, encode_clips, load_adapters, save_adapters,
                     tensor_to_frames, train)
@@ -91,44 +89,6 @@ def variant_run(cfg: Config, variant: str) -> Run:
 
 
 # ---------------------------------------------------------------------------------- data
-
-
-def _resize(frames: np.ndarray, size, nearest: bool = False) -> np.ndarray:
-    """Resize (..., H, W, 3) uint8 frames to `size` = (h, w); nearest keeps RCM colours exact."""
-    h, w = size
-    if frames.shape[-3:-1] == (h, w):
-        return frames
-    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
-    flat = frames.reshape(-1, *frames.shape[-3:])
-    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in flat]).reshape(*frames.shape[:-3], h, w, 3)
-
-
-def split_folders(root: str | Path, split: str) -> list[Path]:
-    """The clip folders of one split, in order; a missing or empty split is an error naming it."""
-    folder = Path(root) / split
-    clips = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-    if not clips:
-        raise FileNotFoundError(f"{folder}: no clips (generate them with `dvc repro data@{split}`)")
-    return clips
-
-
-def load_split(root: str | Path, split: str, size, cache_views: int, limit: int | None = None) -> dict[str, np.ndarray]:
-    """One split as stacked uint8 arrays at `size`: rgb/pose/rcm (N,T,H,W,3), reference (N,H,W,3),
-    cache_rgb/cache_rcm (N,V,H,W,3). Clips without an object (Stage I) get black RCM and cache."""
-    out: dict[str, list] = {k: [] for k in ("rgb", "pose", "rcm", "reference", "cache_rgb", "cache_rcm")}
-    for folder in split_folders(root, split)[:limit]:
-        c = load_clip(folder)
-        h, w = c.rgb.shape[1:3]
-        if c.cache is not None and c.cache.num_views < cache_views:
-            raise ValueError(f"{folder}: RCM-cache has {c.cache.num_views} views, {cache_views} needed")
-        blank = np.zeros((cache_views, h, w, 3), np.uint8)
-        cache_rgb = c.cache.rgb[:cache_views] if c.cache is not None else blank
-        cache_rcm = c.cache.rcm[:cache_views] if c.cache is not None else blank
-        for key, a, nearest in [("rgb", c.rgb, False), ("pose", c.skeleton, False), ("rcm", c.rcm, True),
-                                ("reference", c.reference, False), ("cache_rgb", cache_rgb, False),
-                                ("cache_rcm", cache_rcm, True)]:
-            out[key].append(_resize(a, size, nearest))
-    return {k: np.stack(v) for k, v in out.items()}
 
 
 def split_latents(cfg: Config, split: str, codec, design: str, cache_views: int | None = None,
@@ -279,6 +239,26 @@ def base_corpus(cfg: Config, root: Path = CORPUS_DIR, progress: bool = True) -> 
     return corpus
 
 
+def reference_only(data: LatentClips) -> LatentClips:
+    """Clips conditioned on their reference frame alone (pose zeroed, no object), as the base is trained."""
+    return LatentClips(data.video, Conditions(ref=data.cond.ref, pose=torch.zeros_like(data.cond.pose)))
+
+
+def base_data(corpus: Config, codec) -> LatentClips:
+    """The base's training set: every clip of its corpus (`base_corpus`), reference only."""
+    parts = [split_latents(corpus, s, codec, "pose_only") for s in BASE_SPLITS]
+    return reference_only(LatentClips(torch.cat([p.video for p in parts]),
+                                      Conditions(ref=torch.cat([p.cond.ref for p in parts]),
+                                                 pose=torch.cat([p.cond.pose for p in parts]))))
+
+
+def base_train_config(cfg: Config) -> TrainConfig:
+    """The base's training recipe, params.yaml `base`: steps, lr and schedule, batch, shift, EMA."""
+    b = cfg.base
+    return replace(_train_config(cfg, b.steps, b.lr, run_seed(BASE, cfg.seed)), batch_size=b.batch_size, shift=b.shift,
+                   lr_schedule=b.lr_schedule, warmup_steps=b.warmup, ema_decay=b.ema)
+
+
 def pretrain_base(cfg: Config, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKPT_DIR, corpus_dir: Path | None = None,
                   progress: bool = True) -> dict:
     """Pretrain the tiny backbone in full on its own corpus of Stage I-III-like videos (module docstring).
@@ -293,14 +273,8 @@ def pretrain_base(cfg: Config, train_dir: Path = TRAIN_DIR, ckpt_dir: Path = CKP
                          "(set base.steps: 0)")
     corpus = base_corpus(cfg, Path(corpus_dir or Path(ckpt_dir).parent / CORPUS_DIR.name), progress)
     model, codec = build_model(cfg.model, seed=cfg.seed)
-    parts = [split_latents(corpus, s, codec, "pose_only") for s in BASE_SPLITS]
-    data = LatentClips(torch.cat([p.video for p in parts]),
-                       Conditions(ref=torch.cat([p.cond.ref for p in parts]),
-                                  pose=torch.zeros_like(torch.cat([p.cond.pose for p in parts]))))
-    model.fusion.requires_grad_(False)
-    b = cfg.base
-    tc = replace(_train_config(cfg, b.steps, b.lr, run_seed(BASE, cfg.seed)), batch_size=b.batch_size, shift=b.shift,
-                 lr_schedule=b.lr_schedule, warmup_steps=b.warmup, ema_decay=b.ema)
+    model.fusion.requires_grad_(False)  # the fusion stays the identity: the base trains the backbone alone
+    data, tc = base_data(corpus, codec), base_train_config(cfg)
     result = train(model, data, tc, Path(ckpt_dir) / BASE, desc="base (pretraining stand-in)", run_id=BASE,
                    progress=progress)
     if not result["is_main_process"]:

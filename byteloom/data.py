@@ -25,6 +25,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import trimesh
 from PIL import Image
@@ -365,3 +366,45 @@ def import_clip(out: str | Path, frames_dir: str | Path, openpose_dir: str | Pat
     clip = Clip(meta=meta, rgb=rgb, rcm=rcm_frames, skeleton=skeleton, reference=ref, body=body, hands=hands, K=K,
                 poses=poses, mesh=mesh, cache=cache)
     return save_clip(out, clip)
+
+
+# ---------------------------------------------------------------------------------- splits
+
+
+def resize_frames(frames: np.ndarray, size, nearest: bool = False) -> np.ndarray:
+    """Resize (..., H, W, 3) uint8 frames to `size` = (h, w); nearest keeps RCM colours exact."""
+    h, w = size
+    if frames.shape[-3:-1] == (h, w):
+        return frames
+    interp = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in flat]).reshape(*frames.shape[:-3], h, w, 3)
+
+
+def split_folders(root: str | Path, split: str) -> list[Path]:
+    """The clip folders of one split, in order; a missing or empty split is an error naming it."""
+    folder = Path(root) / split
+    clips = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not clips:
+        raise FileNotFoundError(f"{folder}: no clips (generate them with `dvc repro data@{split}`)")
+    return clips
+
+
+def load_split(root: str | Path, split: str, size, cache_views: int, limit: int | None = None) -> dict[str, np.ndarray]:
+    """One split as stacked uint8 arrays at `size` (the curriculum's `curriculum.size`): rgb/pose/rcm
+    (N,T,H,W,3), reference (N,H,W,3), cache_rgb/cache_rcm (N,V,H,W,3), the first `cache_views`
+    views. Clips without an object (Stage I) get black RCM and cache."""
+    out: dict[str, list] = {k: [] for k in ("rgb", "pose", "rcm", "reference", "cache_rgb", "cache_rcm")}
+    for folder in split_folders(root, split)[:limit]:
+        c = load_clip(folder)
+        h, w = c.rgb.shape[1:3]
+        if c.cache is not None and c.cache.num_views < cache_views:
+            raise ValueError(f"{folder}: RCM-cache has {c.cache.num_views} views, {cache_views} needed")
+        blank = np.zeros((cache_views, h, w, 3), np.uint8)
+        cache_rgb = c.cache.rgb[:cache_views] if c.cache is not None else blank
+        cache_rcm = c.cache.rcm[:cache_views] if c.cache is not None else blank
+        for key, a, nearest in [("rgb", c.rgb, False), ("pose", c.skeleton, False), ("rcm", c.rcm, True),
+                                ("reference", c.reference, False), ("cache_rgb", cache_rgb, False),
+                                ("cache_rcm", cache_rcm, True)]:
+            out[key].append(resize_frames(a, size, nearest))
+    return {k: np.stack(v) for k, v in out.items()}

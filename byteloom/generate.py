@@ -35,8 +35,8 @@ import numpy as np
 from . import assets, geometry, mani4d, openpose, rcm, scene
 from . import motion as mo
 from .config import Config, ConfigError, load_config
-from .curriculum import TRAIN_DIR, _resize, adapter_dir, plan_runs, variant_run
-from .data import ClipError, bop_pose
+from .curriculum import TRAIN_DIR, adapter_dir, plan_runs, variant_run
+from .data import ClipError, bop_pose, resize_frames
 from .model import VARIANTS
 
 DEFAULT_RUN = "rcm_cache-I-II-III"  # ByteLoom I+II+III (params.yaml curriculum.variants.byteloom)
@@ -511,12 +511,12 @@ def prepare(args, cfg: Config, size, design: str) -> Inputs:
     views = args.cache_views or cfg.data.cache_views
     cache = rcm.build_cache(mesh, views, render_size, layout=cfg.rcm.cache_layout, fov_deg=fov)
     notes.append(f"{frames} frames; conditions rendered at {frame_size[1]}x{frame_size[0]}, RCM-cache of {views} views")
-    if frame_size == render_size:  # the training path: rendered at data.size, downscaled (curriculum._resize)
-        fit = lambda a, nearest=False: _resize(a, size, nearest)  # noqa: E731
+    if frame_size == render_size:  # the training path: rendered at data.size, downscaled (data.resize_frames)
+        fit = lambda a, nearest=False: resize_frames(a, size, nearest)  # noqa: E731
     else:  # another camera's image size: fitted like the reference
         fit = lambda a, nearest=False: np.stack([letterbox(f, size, nearest) for f in a])  # noqa: E731
     return Inputs(reference=reference, skeleton=fit(skeleton), rcm=fit(rcm_video, True),
-                  cache_rgb=_resize(cache.rgb, size), cache_rcm=_resize(cache.rcm, size, True), design=design, notes=notes)
+                  cache_rgb=resize_frames(cache.rgb, size), cache_rcm=resize_frames(cache.rcm, size, True), design=design, notes=notes)
 
 
 def _agree(frames: int | None, n: int, what, source) -> int:
@@ -616,7 +616,7 @@ def cache_grid(views: np.ndarray, size) -> np.ndarray:
     out = np.zeros((h, w, 3), np.uint8)
     for i, v in enumerate(views):
         r, c = divmod(i, n)
-        out[r * cell[0]:(r + 1) * cell[0], c * cell[1]:(c + 1) * cell[1]] = _resize(v, cell)
+        out[r * cell[0]:(r + 1) * cell[0], c * cell[1]:(c + 1) * cell[1]] = resize_frames(v, cell)
     return out
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from . import curriculum as C
 from . import stats
 from .config import Config, load_config, token_pixels
-from .data import load_clip
+from .data import load_clip, load_split, split_folders
 from .evaluate import HIGHER_IS_BETTER, evaluate_many
 from .mani4d import generate_split
 from .score import scale_line
@@ -73,8 +73,8 @@ def run_size(cfg: Config, extent: float, clips: int, work: Path = WORK, progress
     shutil.rmtree(root, ignore_errors=True)  # this experiment's own clips: always generated afresh
     sc = scaled_config(cfg, extent, clips, root)
     generate_split(sc.data, "test", sc.seed, progress=False)
-    a = C.load_split(sc.data.root, "test", sc.curriculum.size, sc.data.cache_views, clips)
-    truth = {f.name: load_clip(f) for f in C.split_folders(sc.data.root, "test")[:clips]}
+    a = load_split(sc.data.root, "test", sc.curriculum.size, sc.data.cache_views, clips)
+    truth = {f.name: load_clip(f) for f in split_folders(sc.data.root, "test")[:clips]}
     scores = {}
     for variant in DESIGNS:
         design = sc.curriculum.variants[variant].design

@@ -9,7 +9,7 @@ sanity rows that need no model, which every trained design must beat on SSIM to 
 (`ssim_gt`; `byteloom.report` says in words where one does not):
 
 * `reference_repeated`: each clip's reference image (at `curriculum.size`, resized as
-  `curriculum.load_split` does) repeated for every frame - a generator that ignores the motion;
+  `data.load_split` does) repeated for every frame - a generator that ignores the motion;
 * `other_clip`: clip i gets the ground-truth frames of clip (i + 1) mod n - a real video of the
   same kind that is not this clip's (needs at least 2 benchmark clips).
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from . import curriculum as C
-from .config import Config, load_config
-from .data import load_clip
+from .config import STAGES, Config, load_config
+from .data import load_clip, load_split, split_folders
 from .evaluate import HIGHER_IS_BETTER, METHODS, METRICS, evaluate_many
 
 SAMPLES_DIR = Path("build/samples")
@@ -67,7 +67,7 @@ def resolve(cfg: Config, variant: str) -> tuple[str, int | None]:
 
 def benchmark_clips(cfg: Config) -> dict:
     """The first `evaluation.clips` clips of the test split, by clip id."""
-    folders = C.split_folders(cfg.data.root, "test")
+    folders = split_folders(cfg.data.root, "test")
     if cfg.evaluation.clips > len(folders):
         raise ValueError(f"evaluation.clips = {cfg.evaluation.clips} but {cfg.data.root}/test has {len(folders)} clips")
     return {f.name: load_clip(f) for f in folders[: cfg.evaluation.clips]}
@@ -77,8 +77,8 @@ def generate(cfg: Config, variant: str, seed: int) -> dict[str, np.ndarray]:
     """The variant's videos of the benchmark clips, at `curriculum.size`."""
     trained, views = resolve(cfg, variant)
     if trained in NO_MODEL:
-        a = C.load_split(cfg.data.root, "test", cfg.curriculum.size, cfg.data.cache_views, cfg.evaluation.clips)
-        names = [f.name for f in C.split_folders(cfg.data.root, "test")[: cfg.evaluation.clips]]
+        a = load_split(cfg.data.root, "test", cfg.curriculum.size, cfg.data.cache_views, cfg.evaluation.clips)
+        names = [f.name for f in split_folders(cfg.data.root, "test")[: cfg.evaluation.clips]]
         return no_model_videos(variant, a["rgb"], a["reference"], names)
     model, codec = C.variant_model(cfg, trained, seed)
     design = cfg.curriculum.variants[trained].design
@@ -86,7 +86,7 @@ def generate(cfg: Config, variant: str, seed: int) -> dict[str, np.ndarray]:
 
 
 def no_model_videos(variant: str, rgb: np.ndarray, reference: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """The videos of a row without a model, from the benchmark split as `curriculum.load_split` gives it.
+    """The videos of a row without a model, from the benchmark split as `data.load_split` gives it.
 
     rgb: (N, T, h, w, 3) ground-truth frames; reference: (N, h, w, 3) reference images, both at
     `curriculum.size`; names: the N clip ids. ground_truth: the frames themselves;
@@ -137,7 +137,6 @@ def score_variant(cfg: Config, variant: str, samples_dir: Path = SAMPLES_DIR, pr
     if trained not in NO_MODEL:
         v = cfg.curriculum.variants[trained]
         label, design, stages = v.label + (f", cache {views} view(s)" if views else ""), v.design, list(v.stages)
-    cu = cfg.curriculum
     return {
         "variant": variant, "label": label, "design": design, "stages": stages,
         "cache_views": views if views is not None else cfg.data.cache_views, "seeds": seeds,
@@ -155,8 +154,8 @@ def scale_line(cfg: Config) -> str:
                 f"tiny Wan DiT (width {m.heads * m.head_dim}, {m.layers} blocks, {m.codec_patch}x{m.codec_patch} patch codec) "
                 f"pretrained {cfg.base.steps} steps (frozen stage)")
     h, w = cu.size
-    names = "/".join(C.ROMAN[s] for s in C.STAGES)
-    steps = "/".join(str(cu.steps[s]) for s in C.STAGES)
+    names = "/".join(C.ROMAN[s] for s in STAGES)
+    steps = "/".join(str(cu.steps[s]) for s in STAGES)
     return (f"{h}x{w} px, {d.frames} frames, {cfg.evaluation.clips} Mani4D-mini test clips, {backbone}, "
             f"LoRA rank {m.lora_rank} steps {names} = {steps}, {len(cu.seeds)} seed(s)")
 

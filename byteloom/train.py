@@ -264,15 +264,18 @@ def fingerprint(*parts) -> str:
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def code_digest() -> str:
+def code_digest(names=None) -> str:
     """Hash of the code that defines a run: every source file of the `byteloom` package (model,
-    loss, fusion, conditioning, data loading...) and the versions of torch, diffusers and peft.
-    A checkpoint written by other code is never resumed: changed code retrains from scratch."""
+    loss, fusion, conditioning, data loading...), or only the files and folders `names` of it, and
+    the versions of torch, diffusers and peft. A checkpoint written by other code is never
+    resumed: changed code retrains from scratch."""
     import diffusers
     import peft
 
     h = hashlib.sha256(f"torch {torch.__version__} diffusers {diffusers.__version__} peft {peft.__version__}".encode())
-    for f in sorted(PACKAGE_DIR.rglob("*.py")):
+    files = (sorted(PACKAGE_DIR.rglob("*.py")) if names is None else
+             [f for n in sorted(set(names)) for f in ([PACKAGE_DIR / n] if n.endswith(".py") else sorted((PACKAGE_DIR / n).rglob("*.py")))])
+    for f in files:
         h.update(f.relative_to(PACKAGE_DIR).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:16]

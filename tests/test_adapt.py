@@ -15,7 +15,7 @@ from safetensors.numpy import load_file
 
 from byteloom import curriculum as C
 from byteloom import generate as G
-from byteloom.data import load_clip
+from byteloom.data import load_clip, split_folders
 from byteloom.evaluate import METRICS
 from tests.test_generate import FRAMES, SIZE, read_mp4, world  # noqa: F401 (world: the micro I+II+III run)
 
@@ -44,7 +44,7 @@ def test_raw_clips_import_back_as_the_benchmark_clips(lesson, world):  # noqa: F
     data = lesson / "build/adapt/data"
     assert sorted(p.name for p in (data / "mine").iterdir()) == ["clip0", "clip1"]
     assert sorted(p.name for p in (data / "held_out").iterdir()) == ["clip2"]
-    sources = C.split_folders(world / "data", "test")
+    sources = split_folders(world / "data", "test")
     for i, folder in enumerate(sorted((data / "mine").iterdir()) + sorted((data / "held_out").iterdir())):
         clip, source = load_clip(folder), load_clip(sources[i])
         assert clip.meta["split"] == folder.parent.name

@@ -10,6 +10,7 @@ import yaml
 from byteloom import curriculum as C
 from byteloom import mani4d
 from byteloom.config import ConfigError, config_from_dict
+from byteloom.model import build_model
 from byteloom.train import LatentClips
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,21 @@ def world(tmp_path_factory):
     C.pretrain_base(cfg, progress=False, **dirs)
     C.train_stage(cfg, "I", 0, progress=False, **dirs)
     return cfg, tmp, dirs
+
+
+def test_the_base_trains_on_its_whole_corpus_from_the_reference_alone_with_its_own_recipe(world):
+    cfg, tmp, dirs = world
+    corpus = C.base_corpus(cfg, tmp / C.CORPUS_DIR.name, progress=False)  # made by pretrain_base: reused
+    codec = build_model(cfg.model)[1]
+    data = C.base_data(corpus, codec)
+    assert len(data) == sum(cfg.base.clips.values())  # every split of the base's corpus
+    assert not data.cond.pose.any() and data.cond.ref.abs().sum() > 0  # the reference, no pose
+    assert data.cond.rcm is None and data.cond.cache_rgb is None  # no object condition
+    tc = C.base_train_config(cfg)
+    b = cfg.base
+    assert (tc.steps, tc.lr, tc.batch_size, tc.shift, tc.lr_schedule, tc.warmup_steps, tc.ema_decay) == (
+        b.steps, b.lr, b.batch_size, b.shift, b.lr_schedule, b.warmup, b.ema)
+    assert tc.seed == C.run_seed(C.BASE, cfg.seed)
 
 
 def test_the_plan_shares_prefixes_and_matches_dvc_yaml():

@@ -270,3 +270,23 @@ def test_object_multiview_clips_show_only_the_turning_object(splits):
     assert c.cache is not None and c.cache.num_views == cfg.data.cache_views
     turn = np.degrees(np.arccos(np.clip((np.trace(c.poses[0, :3, :3].T @ c.poses[-1, :3, :3]) - 1) / 2, -1, 1)))
     assert turn > 10, f"the object barely turns ({turn:.1f} degrees)"
+
+
+def test_a_split_loads_as_stacked_arrays_at_the_training_size(splits):
+    paths, cfg = splits
+    a = data.load_split(paths["stage3"][0].parent.parent, "stage3", (24, 24), cache_views=2)
+    n, t = len(paths["stage3"]), MICRO["frames"]
+    assert a["rgb"].shape == a["rcm"].shape == a["pose"].shape == (n, t, 24, 24, 3)
+    assert a["reference"].shape == (n, 24, 24, 3) and a["cache_rgb"].shape == a["cache_rcm"].shape == (n, 2, 24, 24, 3)
+    codes = {tuple(c) for c in load_clip(paths["stage3"][0]).rcm.reshape(-1, 3)}
+    assert {tuple(c) for c in a["rcm"][0].reshape(-1, 3)} <= codes  # nearest: RCM codes are never blended
+    blank = data.load_split(paths["stage1"][0].parent.parent, "stage1", (24, 24), cache_views=2)
+    assert not blank["rcm"].any() and not blank["cache_rgb"].any()  # Stage I: no object, black RCM and cache
+
+
+def test_a_missing_split_or_too_few_cache_views_is_an_error_naming_the_folder(splits, tmp_path):
+    paths, cfg = splits
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}/test: no clips"):
+        data.split_folders(tmp_path, "test")
+    with pytest.raises(ValueError, match=f"{paths['stage3'][0]}: RCM-cache has 2 views, 3 needed"):
+        data.load_split(paths["stage3"][0].parent.parent, "stage3", (24, 24), cache_views=3)

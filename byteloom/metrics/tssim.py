@@ -208,6 +208,13 @@ def voxel_keys(points, bounds, voxel: float) -> np.ndarray:
     return (idx[:, 0] * dims[1] + idx[:, 1]) * dims[2] + idx[:, 2]
 
 
+def bin_index(keys) -> tuple[np.ndarray, int]:
+    """Each sample's bin (0..n-1, in sorted key order) and the number of bins n."""
+    _, inv = np.unique(keys, return_inverse=True)
+    inv = inv.ravel()
+    return inv, int(inv.max()) + 1
+
+
 def aggregate_colors(keys, colors, reducer: str = "mean"):
     """Per-bin colour over samples sharing a key: returns (per-sample aggregate (N, 3), inverse, n_bins).
 
@@ -215,9 +222,7 @@ def aggregate_colors(keys, colors, reducer: str = "mean"):
     """
     if reducer not in REDUCERS:
         raise ValueError(f"reducer must be one of {REDUCERS}, got {reducer!r}")
-    _, inv = np.unique(keys, return_inverse=True)
-    inv = inv.ravel()
-    n = int(inv.max()) + 1
+    inv, n = bin_index(keys)
     vals = np.asarray(colors, dtype=np.float64)
     counts = np.bincount(inv, minlength=n)
     if reducer == "mean":
@@ -313,7 +318,10 @@ def rcm_reprojection(frames, target_rcm, bounds, masks=None, bins="auto", reduce
             raise ValueError(f"bins must be 'auto', 'rcm' or a positive int, got {bins!r}")
         keys = voxel_keys(decode_rcm(codes, b), b, voxel)
     t_idx = np.nonzero(valid)[0]
-    agg, inv, n = aggregate_colors(keys, v[valid], reducer)
+    if leave_out:  # each frame's colours come from the other frames (below): only the bins are needed here
+        inv, n = bin_index(keys)
+    else:
+        agg, inv, n = aggregate_colors(keys, v[valid], reducer)
     seen = np.zeros(n * len(v), dtype=bool)
     seen[inv * len(v) + t_idx] = True
     frames_per_bin = int(seen.sum()) / n
