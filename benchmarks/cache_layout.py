@@ -1,6 +1,6 @@
 """Where the RCM-cache views sit in the frame sequence: before the video (the pipeline) or after it.
 
-    python benchmarks/cache_layout.py                          # ~13 min on 2 vCPUs
+    python benchmarks/cache_layout.py                          # ~11 min on 2 vCPUs
     python benchmarks/cache_layout.py --seeds 0 --variants byteloom   # one run, ~3 min
 
 The model lays its conditions out as extra frames (`byteloom.model.pack`, paper §3.1):
