@@ -103,8 +103,10 @@ def main() -> None:
         if getattr(args, k) is not None and getattr(args, k) <= 0:
             ap.error(f"--{k.replace('_', '-')} must be positive, got {getattr(args, k)}")
     cfg = load_config(args.params)
-    if not split_folders(cfg.data.root, "test"):
-        ap.error(f"{cfg.data.root}/test has no clips: run `dvc repro data@test` first")
+    try:
+        split_folders(cfg.data.root, "test")
+    except FileNotFoundError as e:  # names the folder and the stage that makes it
+        ap.error(str(e))
     if args.committed:
         if any(getattr(args, k) is not None for k in RECIPE_KEYS):
             ap.error("--committed scores the committed base: give no recipe overrides with it")

@@ -207,8 +207,10 @@ def main() -> None:
                     ap.error(f"{C.adapter_dir(run, s, C.TRAIN_DIR)}: missing; run `dvc repro` first (seed {s})")
             if not (ROOT / "metrics" / "eval" / f"{v}.json").is_file():
                 ap.error(f"metrics/eval/{v}.json: missing; run `dvc repro` first")
-    if not split_folders(cfg.data.root, "test"):
-        ap.error(f"{cfg.data.root}/test has no clips: run `dvc repro data@test` first")
+    try:
+        split_folders(cfg.data.root, "test")
+    except FileNotFoundError as e:  # names the folder and the stage that makes it
+        ap.error(str(e))
     t0 = time.time()
     out = {"machine": {"platform": platform.platform(), "cpus": torch.get_num_threads(), "cuda": torch.cuda.is_available()},
            "benchmark": f"{cfg.evaluation.clips} test clips at {tuple(cfg.curriculum.size)}, sampler {cfg.sampler}",
