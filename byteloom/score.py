@@ -80,7 +80,8 @@ def generate(cfg: Config, variant: str, seed: int) -> dict[str, np.ndarray]:
         a = load_split(cfg.data.root, "test", cfg.curriculum.size, cfg.data.cache_views, cfg.evaluation.clips)
         names = [f.name for f in split_folders(cfg.data.root, "test")[: cfg.evaluation.clips]]
         return no_model_videos(variant, a["rgb"], a["reference"], names)
-    model, codec = C.variant_model(cfg, trained, seed)
+    with C.LOAD_LOCK:
+        model, codec = C.variant_model(cfg, trained, seed)
     design = cfg.curriculum.variants[trained].design
     return C.sample_split(cfg, model, codec, design, limit=cfg.evaluation.clips, cache_views=views, seed=seed)
 
@@ -119,8 +120,8 @@ def score_variant(cfg: Config, variant: str, samples_dir: Path = SAMPLES_DIR, pr
     trained, views = resolve(cfg, variant)
     clips = benchmark_clips(cfg)
     seeds = [] if variant in NO_MODEL else list(cfg.curriculum.seeds)
-    per_seed, per_clip, seconds = [], {}, {}
-    for seed in seeds or [cfg.seed]:
+
+    def one(seed):  # on the CPU every seed at once, one thread each (`curriculum.per_seed`)
         t0 = time.time()
         videos = generate(cfg, variant, seed)
         t1 = time.time()
@@ -128,11 +129,16 @@ def score_variant(cfg: Config, variant: str, samples_dir: Path = SAMPLES_DIR, pr
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(out, **videos)
         result = evaluate_many(videos, clips)
-        per_seed.append(result["mean"])
-        per_clip[f"seed{seed}"] = result["per_clip"]
-        seconds[f"seed{seed}"] = {"sample": round(t1 - t0, 2), "score": round(time.time() - t1, 2)}
-        if progress:
-            print(f"{variant} seed {seed}: " + ", ".join(f"{m} {result['mean'][m]:.4f}" for m in METRICS), flush=True)
+        return result, {"sample": round(t1 - t0, 2), "score": round(time.time() - t1, 2)}
+
+    t0 = time.time()
+    results, wall = C.per_seed(cfg, one, seeds) if seeds else ({cfg.seed: one(cfg.seed)}, time.time() - t0)
+    per_seed = [r["mean"] for r, _ in results.values()]
+    per_clip = {f"seed{seed}": r["per_clip"] for seed, (r, _) in results.items()}
+    seconds = {f"seed{seed}": t for seed, (_, t) in results.items()}
+    if progress:
+        for seed, (r, _) in results.items():
+            print(f"{variant} seed {seed}: " + ", ".join(f"{m} {r['mean'][m]:.4f}" for m in METRICS), flush=True)
     label, design, stages = (LABELS.get(variant), None, [])
     if trained not in NO_MODEL:
         v = cfg.curriculum.variants[trained]
@@ -143,7 +149,7 @@ def score_variant(cfg: Config, variant: str, samples_dir: Path = SAMPLES_DIR, pr
         "scale": scale_line(cfg),
         "metrics": {m: summarise([s[m] for s in per_seed]) for m in METRICS},
         "higher_is_better": HIGHER_IS_BETTER, "methods": METHODS,
-        "per_clip": per_clip, "seconds": seconds,
+        "per_clip": per_clip, "seconds": seconds, "wall_seconds": round(wall, 2),
     }
 
 

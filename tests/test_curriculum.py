@@ -223,6 +223,31 @@ def test_samples_of_a_trained_variant(world):
     assert list(curves) == ["seed0"] and len(curves["seed0"][0]) == cfg.curriculum.steps["stage1"]
 
 
+def test_seeds_trained_at_once_match_each_seed_trained_alone_on_one_thread(world, tmp_path):
+    """On the CPU `per_seed` trains every seed at once, one thread each: each seed's adapters must be
+    those of that seed trained alone on one intra-op thread, and the caller's thread count is kept."""
+    cfg, tmp, dirs = world
+    assert C.seeds_at_once(cfg)
+    runs = {}
+    for name in ("together", "alone"):
+        runs[name] = dict(train_dir=tmp_path / name / "train", ckpt_dir=tmp_path / name / "ckpt")
+        runs[name]["train_dir"].mkdir(parents=True)
+        (runs[name]["train_dir"] / C.BASE).symlink_to(dirs["train_dir"] / C.BASE)
+    threads = torch.get_num_threads()
+    results, wall = C.per_seed(cfg, lambda s: C.train_stage(cfg, "I", s, progress=False, **runs["together"]), [2, 1])
+    assert list(results) == [2, 1] and wall > 0 and torch.get_num_threads() == threads
+    torch.set_num_threads(1)
+    try:
+        C.train_stage(cfg, "I", 1, progress=False, **runs["alone"])
+    finally:
+        torch.set_num_threads(threads)
+    adapters = "I/seed1/adapters/pytorch_lora_weights.safetensors"
+    together, alone = (runs[n]["train_dir"] / adapters for n in ("together", "alone"))
+    assert together.read_bytes() == alone.read_bytes()
+    seed2 = runs["together"]["train_dir"] / "I/seed2/adapters/pytorch_lora_weights.safetensors"
+    assert seed2.read_bytes() != together.read_bytes()  # other seed, other adapters
+
+
 def test_two_processes_train_like_one_process_accumulating_their_batches(world, tmp_path):
     """Data parallelism (accelerate, as `curriculum.processes` > 1 launches it on GPUs), on 2 CPU
     processes: process k draws the batch that micro-step k of a single process draws, so one

@@ -1,5 +1,6 @@
 """byteloom.evaluate: ground truth scores best, damage scores worse, bad inputs name the clip."""
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +241,13 @@ def test_sanity_rows_are_scored_from_the_benchmark_split(tmp_path):
     out = score.score_variant(cfg, "other_clip", samples_dir=tmp_path / "samples", progress=False)
     assert out["seeds"] == [] and list(out["per_clip"]) == [f"seed{cfg.seed}"] and out["label"].startswith("Sanity")
     assert out["metrics"]["ssim_gt"]["mean"] < 0.9 and (tmp_path / "samples" / "other_clip" / f"seed{cfg.seed}.npz").is_file()
+    # the evaluation scores every seed at once on the CPU, one thread each: the same scores as alone
+    from byteloom import curriculum as C
+    from byteloom.evaluate import _EMBED_CACHE
+
+    bench = score.benchmark_clips(cfg)
+    alone = E.evaluate_many(other, bench)
+    _EMBED_CACHE.clear()  # so that the threads compute their features at the same time
+    together, _ = C.per_seed(cfg, lambda s: E.evaluate_many(other, bench), [0, 1, 2])
+    as_text = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731 (NaN == NaN as text: a metric without a face)
+    assert all(as_text(r) == as_text(alone) for r in together.values())

@@ -18,7 +18,7 @@ MICRO = {  # overrides of params.yaml that keep every stage to seconds
     "model_lesson": {"size": [16, 16], "frames": 3, "cache_views": 2, "clips": 6, "steps": 4, "batch_size": 2},
     "data": {"size": [32, 32], "frames": 3, "cache_views": 2, "clips": {"stage1": 1, "stage2": 2, "stage3": 2, "test": 2, "objmv": 1}},
     "base": {"steps": 2, "warmup": 1, "clips": {"stage1": 1, "stage2": 1, "stage3": 1}},
-    "curriculum": {"size": [16, 16], "seeds": [0], "steps": {"stage1": 2, "stage2": 2, "objmv": 2, "stage3": 2},
+    "curriculum": {"size": [16, 16], "seeds": [0, 1], "steps": {"stage1": 2, "stage2": 2, "objmv": 2, "stage3": 2},
                    "batch_size": 1, "checkpoint_every": 1},
     "evaluation": {"clips": 2, "cache_sizes": [1, 2]},  # other_clip needs 2 clips
     "validation": {"clips": 1, "strengths": [0.0, 1.0]},
@@ -126,7 +126,7 @@ def test_a_second_complete_run_gives_identical_results(micro_repo):
         scores = {}
         for f in sorted((micro_repo / "metrics/eval").glob("*.json")):
             d = json.loads(f.read_text())
-            d.pop("seconds")  # wall times differ between runs
+            d.pop("seconds"), d.pop("wall_seconds")  # wall times differ between runs
             scores[f.name] = d
         tables = {f.name: f.read_text() for f in sorted((micro_repo / "figures/06_tables").glob("*")) if f.suffix in (".md", ".tex")
                   and f.stem != "timings"}
@@ -149,7 +149,8 @@ def test_a_forced_rerun_retrains_and_damaged_data_is_regenerated(micro_repo):
     assert not list((micro_repo / "build/checkpoints/I").rglob("checkpoint.pt"))
     run(["dvc", "repro", "-f", "-s", "train@I"], micro_repo)
     record = json.loads((micro_repo / "metrics/train/I.json").read_text())
-    assert record["start_per_seed"] == ["fresh"] and record["resumed_from_per_seed"] == [0]
+    assert record["start_per_seed"] == ["fresh", "fresh"] and record["resumed_from_per_seed"] == [0, 0]
+    assert record["seeds_at_once"] and record["torch_threads"] == 1  # the CPU trains both seeds at once
     assert all(s > 0 for s in record["seconds_per_seed"])
     assert adapters.read_bytes() == before  # retrained, to the same adapters (same machine)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -34,14 +35,21 @@ def _package_dir(name: str) -> str:
     return spec.submodule_search_locations[0]
 
 
-@functools.lru_cache(maxsize=1)
-def _dlib():
-    import dlib
+_DLIB = threading.local()
 
-    models = os.path.join(_package_dir("face_recognition_models"), "models")  # no pkg_resources import
-    return (dlib.get_frontal_face_detector(),
-            dlib.shape_predictor(os.path.join(models, "shape_predictor_5_face_landmarks.dat")),
-            dlib.face_recognition_model_v1(os.path.join(models, "dlib_face_recognition_resnet_model_v1.dat")))
+
+def _dlib():
+    """dlib's detector, landmarks and descriptor network, one set per thread: a dlib network keeps
+    its layer outputs inside itself, so two threads must not run the same one (the evaluation
+    scores every seed at once, `curriculum.per_seed`)."""
+    if not hasattr(_DLIB, "models"):
+        import dlib
+
+        models = os.path.join(_package_dir("face_recognition_models"), "models")  # no pkg_resources import
+        _DLIB.models = (dlib.get_frontal_face_detector(),
+                        dlib.shape_predictor(os.path.join(models, "shape_predictor_5_face_landmarks.dat")),
+                        dlib.face_recognition_model_v1(os.path.join(models, "dlib_face_recognition_resnet_model_v1.dat")))
+    return _DLIB.models
 
 
 def face_descriptor(image: np.ndarray, upsample: int = 1) -> np.ndarray | None:
