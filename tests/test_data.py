@@ -5,7 +5,6 @@ import shutil
 import numpy as np
 import pytest
 import trimesh
-import yaml
 
 from byteloom import data, mani4d, rcm
 from byteloom.config import config_from_dict

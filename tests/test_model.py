@@ -1,5 +1,4 @@
 """The conditioned Wan DiT: packing, fusion, LoRA, flow-matching training, resume, sampling, loading."""
-import copy
 from dataclasses import replace
 
 import pytest

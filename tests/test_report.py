@@ -103,8 +103,8 @@ def test_every_table_shows_the_sanity_rows_and_a_failed_model_says_so(scores):
                                     rf"{INTERVAL}; another clip's ground truth {INTERVAL}", r[-1]), r[-1]
     main = {r[0]: r for r in tables["main"].rows}
     failed = main["Pose_Only (`pose_only`)"][-1]
-    assert re.fullmatch(rf"0\.300 ± 0\.010; model failed: does not beat the reference image repeated on SSIM to the "
-                        rf"ground truth \(−0\.\d{{3}} \[−0\.\d{{3}}, −0\.\d{{3}}\]\)", failed), failed
+    assert re.fullmatch(r"0\.300 ± 0\.010; model failed: does not beat the reference image repeated on SSIM to the "
+                        r"ground truth \(−0\.\d{3} \[−0\.\d{3}, −0\.\d{3}\]\)", failed), failed
     assert "another clip" not in failed
     check = tables["main"].verdicts["`pose_only` beats both sanity rows"]["ssim_gt"]
     assert not check["passed"] and check["against"]["other_clip"]["verdict"] == "holds"
