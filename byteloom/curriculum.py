@@ -49,6 +49,7 @@ BASE = "base"
 TRAIN_DIR = Path("build/train")  # run outputs (adapters, loss curves): DVC outs
 CKPT_DIR = Path("build/checkpoints")  # resumable checkpoints: not DVC outs, so a killed stage resumes
 CORPUS_DIR = Path("build/pretrain_data")  # the base's own generated corpus (not a DVC out: the stage is frozen)
+METRICS_DIR = Path("metrics/train")  # per-run summaries and mean loss curves (DVC metrics and plots)
 LOAD_LOCK = threading.Lock()  # diffusers' `from_pretrained` is not thread-safe: one model loads at a time
 
 
@@ -226,22 +227,29 @@ def usage_report(cfg: Config, variants, splits=("stage3", "test"), sigmas=(0.6, 
     out = {v: {split: {"per_seed": {}} for split in splits} for v in variants}
     for v in variants:
         design = cfg.curriculum.variants[v].design
-        for seed in cfg.curriculum.seeds:
-            model, codec = run_model(cfg, variant_run(cfg, v).name, seed, train_dir)
+
+        def one(seed, v=v, design=design):  # on the CPU every seed at once, one thread each (`per_seed`)
+            with LOAD_LOCK:
+                model, codec = run_model(cfg, variant_run(cfg, v).name, seed, train_dir)
+                for split in splits if not sets else ():  # encoded once, with the first model's codec
+                    a = load_split(cfg.data.root, split, cfg.curriculum.size, cfg.data.cache_views)
+                    sets[split] = (encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"],
+                                                cache_rgb=a["cache_rgb"], cache_rcm=a["cache_rcm"]),
+                                   object_region(a["rcm"], codec))
             device = next(model.parameters()).device
-            for split in splits if not sets else ():  # encoded once, with the first model's codec
-                a = load_split(cfg.data.root, split, cfg.curriculum.size, cfg.data.cache_views)
-                sets[split] = (encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"],
-                                            cache_rgb=a["cache_rgb"], cache_rcm=a["cache_rcm"]), object_region(a["rcm"], codec))
-            for split, (data, region) in sets.items():
-                out[v][split]["per_seed"][seed] = train_condition_usage(
-                    model, data.video.to(device), drop_conditions(data.cond, design).to(device), region.to(device), sigmas)
+            return {split: train_condition_usage(model, data.video.to(device), drop_conditions(data.cond, design).to(device),
+                                                 region.to(device), sigmas)
+                    for split, (data, region) in sets.items()}
+
+        for seed, usage in per_seed(cfg, one, cfg.curriculum.seeds)[0].items():
+            for split in sets:
+                out[v][split]["per_seed"][seed] = usage[split]
         for split, (data, region) in sets.items():
-            per_seed = out[v][split]["per_seed"]
-            first = per_seed[cfg.curriculum.seeds[0]]
+            per_seed_usage = out[v][split]["per_seed"]
+            first = per_seed_usage[cfg.curriculum.seeds[0]]
             out[v][split].update(clips=len(data), object_fraction=region.float().mean().item(),
-                                 mean={s: {k: float(np.mean([per_seed[x][s][k] for x in per_seed])) for k in first[s]}
-                                       for s in sigmas})
+                                 mean={s: {k: float(np.mean([per_seed_usage[x][s][k] for x in per_seed_usage]))
+                                           for k in first[s]} for s in sigmas})
     return out
 
 
@@ -392,7 +400,11 @@ def write_json(path: str | Path, data: dict) -> None:
 
 
 def train_run(cfg: Config, name: str, progress: bool = True) -> dict:
-    """Train run `name` (or `base`) for every seed; write `metrics/train/<name>.json`. Returns its summary."""
+    """Train run `name` (or `base`) for every seed; write `metrics/train/<name>.json` and the loss
+    curve averaged over seeds, `metrics/train/<name>-loss.csv`. Returns the summary.
+
+    The DVC stages `train@<run>` call this through `python -m byteloom.curriculum --run <run>`;
+    lesson 4 (`notebooks/04_train.ipynb`) calls it too and shows what it wrote."""
     wall = None
     if name == BASE:
         if cfg.model.checkpoint is not None:  # paper scale: the base is the real checkpoint
@@ -405,8 +417,19 @@ def train_run(cfg: Config, name: str, progress: bool = True) -> dict:
         results, wall = per_seed(cfg, lambda seed: train_stage(cfg, name, seed, progress=progress), cfg.curriculum.seeds)
     summary = run_summary(cfg, name, results, wall)
     if all(r.get("is_main_process", True) for r in results.values()):
-        write_json(Path("metrics/train") / f"{name}.json", summary)
+        write_json(METRICS_DIR / f"{name}.json", summary)
+        if cfg.model.checkpoint is None or name != BASE:  # a checkpoint base has no loss curve
+            write_mean_loss(METRICS_DIR / f"{name}-loss.csv", loss_curves(TRAIN_DIR / name))
     return summary
+
+
+def read_summary(name: str) -> dict:
+    """The summary `train_run` wrote for a finished run (`metrics/train/<run>.json`)."""
+    path = METRICS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: run {name!r} has not been trained (`dvc repro train@{name}`, "
+                                f"or `python -m byteloom.curriculum --run {name}`)")
+    return json.loads(path.read_text())
 
 
 def launch(cfg: Config, name: str, params_file: str | Path) -> dict:
@@ -420,7 +443,7 @@ def launch(cfg: Config, name: str, params_file: str | Path) -> dict:
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.curriculum.processes),
            "-m", "byteloom.curriculum", "--run", name, "--params", str(params_file)]
     subprocess.run(cmd, check=True)
-    return json.loads((Path("metrics/train") / f"{name}.json").read_text())
+    return read_summary(name)
 
 
 def main(argv=None) -> None:

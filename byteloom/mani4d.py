@@ -738,45 +738,73 @@ def object_only_clip(mesh, plan: dict, cfg, cache: rcm.RcmCache):
                 mesh=mesh, cache=cache, extra={"mask_object": oc.mask, "mask_human": none, "mask_hands": none})
 
 
-def generate_split(cfg, split: str, seed: int, out_root=None, progress: bool = True) -> list:
-    """Render and write every clip of `split` into `<cfg.root>/<split>/NNNN/` (byteloom.data format)."""
+_OBJECTS: dict = {}  # per process: (mesh, RCM-cache) by object and the settings that shape them
+PARALLEL_FROM = 8  # clips in a split from which its generation uses worker processes (a worker's start: ~1.5 s)
+
+
+def _object(cfg, name: str):
+    """The object's mesh and RCM-cache, built once per process (deterministic: every worker builds the same)."""
+    from .assets import load_object
+
+    key = (name, cfg.object_extent, cfg.cache_views, tuple(cfg.size))
+    if key not in _OBJECTS:
+        mesh = load_object(name, extent=cfg.object_extent)
+        _OBJECTS[key] = (mesh, rcm.build_cache(mesh, cfg.cache_views, cfg.size))
+    return _OBJECTS[key]
+
+
+def write_clip(cfg, split: str, p: dict, out):
+    """Render the clip `p` of `clip_plan` and write it to `out/NNNN/` (byteloom.data format); its path.
+
+    A clip depends on its plan entry alone (its own seed), so clips can be written in any order,
+    by any process, and come out byte for byte the same."""
+    from .data import Clip, save_clip
+
+    obj, cache = _object(cfg, p["object"]) if p["object"] is not None else (None, None)
+    folder = out / f"{p['index']:04d}"
+    if split == "objmv":
+        return save_clip(folder, object_only_clip(obj, p, cfg, cache))
+    ident = scene.make_identity(p["identity"])
+    if split == "stage2":
+        f = hand_object_clip(ident, obj, cfg.frames, cfg.size, p["seed"])
+    else:
+        f = human_clip(ident, p["motion"], cfg.frames, cfg.size, p["seed"], fps=cfg.fps, obj=obj)
+    meta = {"source": "mani4d-mini", "split": split, "stage": STAGE_OF[split], "seed": p["seed"],
+            "identity": p["identity"], "object": p["object"], "motion": p["motion"], "fps": cfg.fps,
+            "phases": f.phases, "holder": f.holder}
+    K = np.tile(intrinsics_from_fov(cfg.size, 40.0), (cfg.frames, 1, 1))
+    clip = Clip(meta=meta, rgb=f.rgb, rcm=f.rcm, skeleton=f.skeleton, reference=f.reference, body=f.body,
+                hands=f.hands, K=K, poses=f.poses, mesh=obj, cache=cache,
+                extra={"depth": f.depth.astype(np.float32), "mask_human": f.mask_human,
+                       "mask_object": f.mask_object, "mask_hands": f.mask_hands})
+    return save_clip(folder, clip)
+
+
+def generate_split(cfg, split: str, seed: int, out_root=None, progress: bool = True, workers: int | None = None) -> list:
+    """Render and write every clip of `split` into `<cfg.root>/<split>/NNNN/` (byteloom.data format).
+
+    From `PARALLEL_FROM` clips on, `workers` processes (default: one per core) render clips side by
+    side; the clips are the same as one process writes (`write_clip`)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from itertools import repeat
     from pathlib import Path
 
     from tqdm.auto import tqdm
-
-    from .assets import load_object
-    from .data import Clip, save_clip
 
     out = Path(out_root or cfg.root) / split
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out}: already has clips; remove the folder (dvc repro does) before generating")
     out.mkdir(parents=True, exist_ok=True)
-    meshes, caches, written = {}, {}, []
-    for p in tqdm(clip_plan(cfg, split, seed), desc=f"mani4d {split}", disable=not progress):
-        obj = None
-        if p["object"] is not None:
-            if p["object"] not in meshes:
-                meshes[p["object"]] = load_object(p["object"], extent=cfg.object_extent)
-                caches[p["object"]] = rcm.build_cache(meshes[p["object"]], cfg.cache_views, cfg.size)
-            obj = meshes[p["object"]]
-        if split == "objmv":
-            written.append(save_clip(out / f"{p['index']:04d}", object_only_clip(obj, p, cfg, caches[p["object"]])))
-            continue
-        ident = scene.make_identity(p["identity"])
-        if split == "stage2":
-            f = hand_object_clip(ident, obj, cfg.frames, cfg.size, p["seed"])
-        else:
-            f = human_clip(ident, p["motion"], cfg.frames, cfg.size, p["seed"], fps=cfg.fps, obj=obj)
-        meta = {"source": "mani4d-mini", "split": split, "stage": STAGE_OF[split], "seed": p["seed"],
-                "identity": p["identity"], "object": p["object"], "motion": p["motion"], "fps": cfg.fps,
-                "phases": f.phases, "holder": f.holder}
-        K = np.tile(intrinsics_from_fov(cfg.size, 40.0), (cfg.frames, 1, 1))
-        clip = Clip(meta=meta, rgb=f.rgb, rcm=f.rcm, skeleton=f.skeleton, reference=f.reference, body=f.body,
-                    hands=f.hands, K=K, poses=f.poses, mesh=obj, cache=caches.get(p["object"]),
-                    extra={"depth": f.depth.astype(np.float32), "mask_human": f.mask_human,
-                           "mask_object": f.mask_object, "mask_hands": f.mask_hands})
-        written.append(save_clip(out / f"{p['index']:04d}", clip))
-    return written
+    plan = clip_plan(cfg, split, seed)
+    workers = min(workers or os.cpu_count() or 1, len(plan)) if len(plan) >= PARALLEL_FROM else 1
+    bar = {"total": len(plan), "desc": f"mani4d {split}", "disable": not progress}
+    if workers <= 1:
+        return [write_clip(cfg, split, p, out) for p in tqdm(plan, **bar)]
+    # spawn, not fork: a forked OpenGL (EGL) context is not safe to render with
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        return list(tqdm(ex.map(write_clip, repeat(cfg), repeat(split), plan, repeat(out)), **bar))
 
 
 def main(argv=None):

@@ -84,6 +84,18 @@ def test_generation_is_deterministic(splits, tmp_path):
         mani4d.generate_split(cfg.data, "stage3", cfg.seed, out_root=tmp_path, progress=False)
 
 
+def test_clips_rendered_by_worker_processes_are_the_same_bytes(splits, tmp_path, monkeypatch):
+    """A split of PARALLEL_FROM clips or more renders in worker processes: same files, same bytes."""
+    paths, cfg = splits
+    monkeypatch.setattr(mani4d, "PARALLEL_FROM", 2)
+    again = mani4d.generate_split(cfg.data, "test", cfg.seed, out_root=tmp_path, progress=False, workers=2)
+    assert [p.name for p in again] == [p.name for p in paths["test"]]
+    for a, b in zip(paths["test"], again):
+        files = sorted(f.relative_to(a) for f in a.rglob("*") if f.is_file())
+        assert files and files == sorted(f.relative_to(b) for f in b.rglob("*") if f.is_file())
+        assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files), a
+
+
 # ---------------------------------------------------------------------------------- malformed clips
 
 
