@@ -423,13 +423,31 @@ def train_run(cfg: Config, name: str, progress: bool = True) -> dict:
     return summary
 
 
-def read_summary(name: str) -> dict:
+def read_summary(name: str, metrics_dir: Path = METRICS_DIR) -> dict:
     """The summary `train_run` wrote for a finished run (`metrics/train/<run>.json`)."""
-    path = METRICS_DIR / f"{name}.json"
+    path = Path(metrics_dir) / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: run {name!r} has not been trained (`dvc repro train@{name}`, "
                                 f"or `python -m byteloom.curriculum --run {name}`)")
     return json.loads(path.read_text())
+
+
+def run_records(cfg: Config, metrics_dir: Path = METRICS_DIR) -> list[dict]:
+    """One row per run of the plan (base first) that has a summary: what lesson 4 tabulates.
+
+    {"run", "stage", "design", "steps", "clips", "seeds", "wall_seconds", "final_loss"}: the final
+    loss averaged over seeds (None for a checkpoint base). Summaries written before wall times were
+    recorded (the committed base's) give the sum of the seeds' seconds."""
+    rows = []
+    for name in [BASE, *plan_runs(cfg)]:
+        if not (Path(metrics_dir) / f"{name}.json").is_file():
+            continue
+        s = read_summary(name, metrics_dir)
+        losses = [x for x in s["final_loss_per_seed"] if x is not None]
+        rows.append({"run": name, "stage": s["stage"], "design": s["design"], "steps": s["steps"], "clips": s["clips"],
+                     "seeds": len(s["seeds"]), "wall_seconds": s.get("wall_seconds", sum(s["seconds_per_seed"])),
+                     "final_loss": float(np.mean(losses)) if losses else None})
+    return rows
 
 
 def launch(cfg: Config, name: str, params_file: str | Path) -> dict:

@@ -287,3 +287,22 @@ def test_two_processes_train_like_one_process_accumulating_their_batches(world, 
     fb = load_file(tmp_path / "build/train/I/seed0/adapters/fusion/diffusion_pytorch_model.safetensors")
     for k in fa:
         torch.testing.assert_close(fa[k], fb[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+def test_run_records_list_the_plan_s_trained_runs_and_read_summaries_without_wall_time(tmp_path):
+    """Lesson 4's table of runs: base first, untrained runs left out, the committed base's summary
+    (written before wall times were recorded) gives the sum of its seeds' seconds."""
+    cfg = micro(tmp_path)
+    old_base = {"run": "base", "stage": None, "design": None, "steps": 5, "clips": 6, "seeds": [0],
+                "seconds_per_seed": [12.5], "final_loss_per_seed": [0.25]}
+    stage_one = {"run": "I", "stage": "stage1", "design": "pose_only", "steps": 3, "clips": 2, "seeds": [0, 1],
+                 "seconds_per_seed": [4.0, 5.0], "wall_seconds": 5.5, "final_loss_per_seed": [0.5, 0.25]}
+    for s in (stage_one, old_base):
+        C.write_json(tmp_path / f"{s['run']}.json", s)
+    with pytest.raises(FileNotFoundError, match=r"rcm_cache-III.json: run 'rcm_cache-III' has not been trained"):
+        C.read_summary("rcm_cache-III", tmp_path)
+    rows = C.run_records(cfg, tmp_path)
+    assert [r["run"] for r in rows] == ["base", "I"]
+    assert rows[0]["wall_seconds"] == 12.5 and rows[0]["stage"] is None and rows[0]["final_loss"] == 0.25
+    assert rows[1] == {"run": "I", "stage": "stage1", "design": "pose_only", "steps": 3, "clips": 2, "seeds": 2,
+                       "wall_seconds": 5.5, "final_loss": 0.375}
