@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from byteloom import curriculum as C  # noqa: E402
+from byteloom import data as D  # noqa: E402
 from byteloom.config import BASE_SPLITS, load_config  # noqa: E402
 from byteloom.train import denoising_error  # noqa: E402
 
@@ -45,12 +46,12 @@ def main() -> None:
     cfg = load_config(args.params)
     model, codec = C.base_model(cfg)
     model.eval()
-    corpus = C.base_corpus(cfg, C.CORPUS_DIR, progress=False)
+    corpus = D.base_corpus(cfg, D.CORPUS_DIR, progress=False)
     sets = [(f"corpus/{s}", corpus, s) for s in BASE_SPLITS] + [(f"held-out/{s}", cfg, s) for s in ("stage1", "stage3", "test")]
     out = {"sigmas": list(SIGMAS), "clips_per_split": args.clips, "errors": {},
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__}}
     for name, c, split in sets:
-        d = C.reference_only(C.split_latents(c, split, codec, "pose_only", limit=args.clips))
+        d = D.reference_only(D.split_latents(c, split, codec, "pose_only", limit=args.clips))
         e = denoising_error(model, d.video, d.cond, sigmas=SIGMAS)
         out["errors"][name] = {str(s): {k: round(float(v), 5) for k, v in e[s].items()} for s in SIGMAS}
         print(name, "  ".join(f"σ {s}: {e[s]['model']:.4f} (keep {e[s]['keep']:.4f})" for s in SIGMAS), flush=True)

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from byteloom import curriculum as C  # noqa: E402
+from byteloom import data as D  # noqa: E402
 from byteloom.config import load_config  # noqa: E402
 from byteloom.data import load_split, split_folders  # noqa: E402
 from byteloom.model import build_model  # noqa: E402
@@ -56,19 +57,19 @@ def with_recipe(cfg, args):
 
 def train_base(cfg, workdir: Path) -> tuple[torch.nn.Module, object, float]:
     """`curriculum.pretrain_base`'s training, into `workdir` (its corpus, its data, its config)."""
-    corpus = C.base_corpus(cfg, C.CORPUS_DIR, progress=False)
+    corpus = D.base_corpus(cfg, D.CORPUS_DIR, progress=False)
     model, codec = build_model(cfg.model, seed=cfg.seed)
     model.fusion.requires_grad_(False)
-    data, tc = C.base_data(corpus, codec), C.base_train_config(cfg)
+    data, tc = D.base_data(corpus, codec), C.base_train_config(cfg)
     result = train(model, data, tc, workdir, desc="base recipe", run_id="base-recipe", progress=False)
     return model, codec, result["seconds"]
 
 
 def score(cfg, model, codec) -> dict:
     """SSIM per frame of the benchmark clips sampled from their reference alone, per sampler setting."""
-    data = C.split_latents(cfg, "test", codec, "pose_only", limit=cfg.evaluation.clips)
+    data = D.split_latents(cfg, "test", codec, "pose_only", limit=cfg.evaluation.clips)
     truth = load_split(cfg.data.root, "test", cfg.curriculum.size, 1, limit=cfg.evaluation.clips)
-    cond = C.reference_only(data).cond
+    cond = D.reference_only(data).cond
     s = cfg.sampler
     out = {}
     for name, guidance in [(f"params sampler (guidance {s.guidance:g})", s.guidance), ("guidance 1", 1.0)]:

@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from byteloom import curriculum as C  # noqa: E402
+from byteloom import data as D  # noqa: E402
 from byteloom import model as M  # noqa: E402
 from byteloom import score as S  # noqa: E402
 from byteloom.config import load_config  # noqa: E402
@@ -105,7 +106,7 @@ def ssim_frames(videos: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def base_probe(cfg) -> dict:
     """Part 1: the committed base, reference only, with cache views inserted before or after the video."""
     model, codec = C.base_model(cfg)
-    data = C.split_latents(cfg, "test", codec, "rcm_cache", limit=cfg.evaluation.clips)
+    data = D.split_latents(cfg, "test", codec, "rcm_cache", limit=cfg.evaluation.clips)
     truth = load_split(cfg.data.root, "test", cfg.curriculum.size, 1, limit=cfg.evaluation.clips)["rgb"]
     ref_only = replace(data.cond, pose=torch.zeros_like(data.cond.pose), rcm=None, cache_rgb=None, cache_rcm=None)
     s, out = cfg.sampler, {}

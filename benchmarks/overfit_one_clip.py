@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from byteloom import curriculum as C  # noqa: E402
+from byteloom import data as D  # noqa: E402
 from byteloom.config import load_config  # noqa: E402
 from byteloom.data import load_split, split_folders  # noqa: E402
 from byteloom.model import build_model  # noqa: E402
@@ -50,8 +51,8 @@ def memorise(cfg, clip: int, steps: int, lr: float, ema: float, batch: int,
              workdir: Path) -> tuple[torch.nn.Module, object, dict]:
     """Train the base architecture from scratch on test clip `clip` alone (reference only, pose zeroed)."""
     model, codec = build_model(cfg.model, seed=cfg.seed)
-    d = C.split_latents(cfg, "test", codec, "pose_only", limit=clip + 1)
-    one = C.reference_only(LatentClips(d.video[clip: clip + 1], d.cond.select(slice(clip, clip + 1))))
+    d = D.split_latents(cfg, "test", codec, "pose_only", limit=clip + 1)
+    one = D.reference_only(LatentClips(d.video[clip: clip + 1], d.cond.select(slice(clip, clip + 1))))
     model.fusion.requires_grad_(False)
     b = cfg.base  # the base's recipe with this run's steps, rate, batch and EMA (warm-up at most a tenth)
     tc = C.base_train_config(replace(cfg, base=replace(b, steps=steps, lr=lr, batch_size=batch,

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import base_recipe  # noqa: E402
 from byteloom import curriculum as C  # noqa: E402
+from byteloom import data as D  # noqa: E402
 from byteloom.config import load_config  # noqa: E402
 from byteloom.model import ByteLoomModel, build_model, pack  # noqa: E402
 from byteloom.train import train  # noqa: E402
@@ -91,10 +92,10 @@ def main() -> None:
         ap.error(f"--lr and --steps must be positive, got {args.lr}, {args.steps}")
     cfg = load_config(args.params)
     cfg = replace(cfg, base=replace(cfg.base, lr=args.lr, steps=args.steps))
-    corpus = C.base_corpus(cfg, C.CORPUS_DIR, progress=False)
+    corpus = D.base_corpus(cfg, D.CORPUS_DIR, progress=False)
     model, codec = reference_channels_model(cfg)
     model.fusion.requires_grad_(False)  # as pretrain_base: the fusion stays the identity
-    data, tc = C.base_data(corpus, codec), C.base_train_config(cfg)
+    data, tc = D.base_data(corpus, codec), C.base_train_config(cfg)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as work:
         result = train(model, data, tc, Path(work), desc="reference channels", run_id="reference-channels",

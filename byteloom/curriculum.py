@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .config import BASE_SPLITS, Config, TrainConfig
-from .data import load_split, split_folders
-from .model import ByteLoomModel, Conditions, build_model, drop_conditions, load_wan, place
+from .config import Config, TrainConfig
+from .data import CORPUS_DIR, base_corpus, base_data, load_split, split_folders, split_latents
+from .model import ByteLoomModel, build_model, drop_conditions, load_wan, place
 from .sample import sample_long
-from .train import (LatentClips, add_lora, discard_checkpoint, encode_clips, load_adapters, save_adapters,
+from .train import (add_lora, discard_checkpoint, encode_clips, load_adapters, save_adapters,
                     tensor_to_frames, train)
 from .train import condition_usage as train_condition_usage
 
@@ -48,7 +48,6 @@ ROMAN = {"stage1": "I", "stage2": "II", "objmv": "Obj", "stage3": "III"}
 BASE = "base"
 TRAIN_DIR = Path("build/train")  # run outputs (adapters, loss curves): DVC outs
 CKPT_DIR = Path("build/checkpoints")  # resumable checkpoints: not DVC outs, so a killed stage resumes
-CORPUS_DIR = Path("build/pretrain_data")  # the base's own generated corpus (not a DVC out: the stage is frozen)
 METRICS_DIR = Path("metrics/train")  # per-run summaries and mean loss curves (DVC metrics and plots)
 LOAD_LOCK = threading.Lock()  # diffusers' `from_pretrained` is not thread-safe: one model loads at a time
 
@@ -126,19 +125,6 @@ def variant_run(cfg: Config, variant: str) -> Run:
         raise KeyError(f"unknown variant {variant!r}; params.yaml curriculum.variants has {list(cfg.curriculum.variants)}")
     v = cfg.curriculum.variants[variant]
     return plan_runs(cfg)[run_name(v.design, v.stages)]
-
-
-# ---------------------------------------------------------------------------------- data
-
-
-def split_latents(cfg: Config, split: str, codec, design: str, cache_views: int | None = None,
-                  limit: int | None = None) -> LatentClips:
-    """Encoded clips of a split with the conditions of `design` (model.drop_conditions)."""
-    views = cfg.data.cache_views if cache_views is None else cache_views
-    a = load_split(cfg.data.root, split, cfg.curriculum.size, views, limit)
-    data = encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"], cache_rgb=a["cache_rgb"],
-                        cache_rcm=a["cache_rcm"])
-    return LatentClips(data.video, drop_conditions(data.cond, design))
 
 
 # ---------------------------------------------------------------------------------- models
@@ -267,36 +253,6 @@ def _train_config(cfg: Config, steps: int, lr: float, seed: int) -> TrainConfig:
 def run_seed(name: str, seed: int) -> int:
     """A training seed per (run, seed): different runs draw different batches and noise."""
     return int(hashlib.sha256(f"{name}/{seed}".encode()).hexdigest()[:7], 16)
-
-
-def base_corpus(cfg: Config, root: Path = CORPUS_DIR, progress: bool = True) -> Config:
-    """Generate the base's pretraining corpus (`base.clips` per split, Mani4D-mini with seed + 1: other
-    clips than the curriculum's, the test split's identities and objects never appear) into `root`,
-    once; returns `cfg` with `data.root` and `data.clips` pointing at it."""
-    from .mani4d import generate_split
-
-    clips = {**cfg.data.clips, **cfg.base.clips}
-    corpus = replace(cfg, data=replace(cfg.data, root=str(root), clips=clips))
-    for split in BASE_SPLITS:
-        folder = Path(root) / split
-        done = folder.is_dir() and len([p for p in folder.iterdir() if (p / "meta.json").is_file()]) == clips[split]
-        if not done:
-            shutil.rmtree(folder, ignore_errors=True)
-            generate_split(corpus.data, split, cfg.seed + 1, progress=progress)
-    return corpus
-
-
-def reference_only(data: LatentClips) -> LatentClips:
-    """Clips conditioned on their reference frame alone (pose zeroed, no object), as the base is trained."""
-    return LatentClips(data.video, Conditions(ref=data.cond.ref, pose=torch.zeros_like(data.cond.pose)))
-
-
-def base_data(corpus: Config, codec) -> LatentClips:
-    """The base's training set: every clip of its corpus (`base_corpus`), reference only."""
-    parts = [split_latents(corpus, s, codec, "pose_only") for s in BASE_SPLITS]
-    return reference_only(LatentClips(torch.cat([p.video for p in parts]),
-                                      Conditions(ref=torch.cat([p.cond.ref for p in parts]),
-                                                 pose=torch.cat([p.cond.pose for p in parts]))))
 
 
 def base_train_config(cfg: Config) -> TrainConfig:

@@ -24,6 +24,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -34,6 +35,10 @@ from . import openpose
 from .geometry import check_intrinsics, check_pose
 from .io import save_npz
 from .rcm import RcmCache
+
+if TYPE_CHECKING:  # annotations only: torch and the model load lazily (section latents)
+    from .config import Config
+    from .train import LatentClips
 
 FORMAT = "byteloom-clip/1"
 FRAME_ARRAYS = {"rgb": np.uint8, "rcm": np.uint8, "skeleton": np.uint8}
@@ -408,3 +413,70 @@ def load_split(root: str | Path, split: str, size, cache_views: int, limit: int 
                                 ("cache_rcm", cache_rcm, True)]:
             out[key].append(resize_frames(a, size, nearest))
     return {k: np.stack(v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------- latents
+# What training and sampling read: a split encoded by the model's codec, and the base's corpus.
+# torch, the codec and the model load only here (lazily), so clip writers stay light.
+
+CORPUS_DIR = Path("build/pretrain_data")  # the base's own generated corpus (not a DVC out: the stage is frozen)
+
+
+def split_latents(cfg: Config, split: str, codec, design: str, cache_views: int | None = None,
+                  limit: int | None = None) -> LatentClips:
+    """A split encoded once (the latent cache, `train.encode_clips`) at `curriculum.size`, with the
+    conditions of `design` (`model.drop_conditions`; paper §3.1)."""
+    from .model import drop_conditions
+    from .train import LatentClips, encode_clips
+
+    views = cfg.data.cache_views if cache_views is None else cache_views
+    a = load_split(cfg.data.root, split, cfg.curriculum.size, views, limit)
+    data = encode_clips(codec, a["rgb"], a["pose"], a["reference"], rcm=a["rcm"], cache_rgb=a["cache_rgb"],
+                        cache_rcm=a["cache_rcm"])
+    return LatentClips(data.video, drop_conditions(data.cond, design))
+
+
+def base_corpus(cfg: Config, root: Path = CORPUS_DIR, progress: bool = True) -> Config:
+    """Generate the base's pretraining corpus (`base.clips` per split, Mani4D-mini with seed + 1: other
+    clips than the curriculum's, the test split's identities and objects never appear) into `root`,
+    once; returns `cfg` with `data.root` and `data.clips` pointing at it. A split folder with another
+    number of finished clips is regenerated."""
+    import shutil
+    from dataclasses import replace
+
+    from .config import BASE_SPLITS
+    from .mani4d import generate_split
+
+    clips = {**cfg.data.clips, **cfg.base.clips}
+    corpus = replace(cfg, data=replace(cfg.data, root=str(root), clips=clips))
+    for split in BASE_SPLITS:
+        folder = Path(root) / split
+        done = folder.is_dir() and len([p for p in folder.iterdir() if (p / "meta.json").is_file()]) == clips[split]
+        if not done:
+            shutil.rmtree(folder, ignore_errors=True)
+            generate_split(corpus.data, split, cfg.seed + 1, progress=progress)
+    return corpus
+
+
+def reference_only(data: LatentClips) -> LatentClips:
+    """Clips conditioned on their reference frame alone (pose zeroed, no object), as the base is trained."""
+    import torch
+
+    from .model import Conditions
+    from .train import LatentClips
+
+    return LatentClips(data.video, Conditions(ref=data.cond.ref, pose=torch.zeros_like(data.cond.pose)))
+
+
+def base_data(corpus: Config, codec) -> LatentClips:
+    """The base's training set: every clip of its corpus (`base_corpus`), reference only."""
+    import torch
+
+    from .config import BASE_SPLITS
+    from .model import Conditions
+    from .train import LatentClips
+
+    parts = [split_latents(corpus, s, codec, "pose_only") for s in BASE_SPLITS]
+    return reference_only(LatentClips(torch.cat([p.video for p in parts]),
+                                      Conditions(ref=torch.cat([p.cond.ref for p in parts]),
+                                                 pose=torch.cat([p.cond.pose for p in parts]))))

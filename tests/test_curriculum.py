@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from byteloom import curriculum as C
+from byteloom import data as D
 from byteloom import mani4d
 from byteloom.config import ConfigError, config_from_dict
 from byteloom.model import build_model
@@ -51,9 +52,9 @@ def world(tmp_path_factory):
 
 def test_the_base_trains_on_its_whole_corpus_from_the_reference_alone_with_its_own_recipe(world):
     cfg, tmp, dirs = world
-    corpus = C.base_corpus(cfg, tmp / C.CORPUS_DIR.name, progress=False)  # made by pretrain_base: reused
+    corpus = D.base_corpus(cfg, tmp / D.CORPUS_DIR.name, progress=False)  # made by pretrain_base: reused
     codec = build_model(cfg.model)[1]
-    data = C.base_data(corpus, codec)
+    data = D.base_data(corpus, codec)
     assert len(data) == sum(cfg.base.clips.values())  # every split of the base's corpus
     assert not data.cond.pose.any() and data.cond.ref.abs().sum() > 0  # the reference, no pose
     assert data.cond.rcm is None and data.cond.cache_rgb is None  # no object condition
@@ -122,7 +123,7 @@ def test_a_killed_stage_resumes_to_the_same_adapters(world, monkeypatch):
             (d["train_dir"] / run).symlink_to(dirs["train_dir"] / run)
     C.train_stage(cfg, "rcm_cache-I-II", 0, progress=False, **straight)
 
-    real = C.split_latents
+    real = D.split_latents
 
     class KillAt(LatentClips):
         calls = 0
@@ -148,7 +149,7 @@ def test_a_killed_stage_resumes_to_the_same_adapters(world, monkeypatch):
 
 def test_a_diverging_stage_stops_without_writing_adapters(world, monkeypatch):
     cfg, tmp, dirs = world
-    real = C.split_latents
+    real = D.split_latents
 
     def poisoned(*a, **k):
         data = real(*a, **k)
@@ -178,7 +179,7 @@ def test_changed_code_or_data_does_not_resume_an_interrupted_run(world, monkeypa
     import byteloom.train as T
 
     cfg, tmp, dirs = world
-    real = C.split_latents
+    real = D.split_latents
 
     class KillAt(LatentClips):
         def batch(self, generator, size):
