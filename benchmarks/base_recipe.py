@@ -89,6 +89,13 @@ def score(cfg, model, codec) -> dict:
     return out
 
 
+def write_result(path: Path, out: dict) -> None:
+    """Write a result file and print its SSIM per sampler setting (`score`'s keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, default=str) + "\n")
+    print("; ".join(f"{k}: SSIM {v['ssim_mean']:.3f}" for k, v in out["scores"].items()), f"-> {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
@@ -129,10 +136,7 @@ def main() -> None:
            "scores": score(cfg, model, codec),
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}}
-    path = RESULTS / f"base_recipe_{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=str) + "\n")
-    print("; ".join(f"{k}: SSIM {v['ssim_mean']:.3f}" for k, v in out["scores"].items()), f"-> {path}")
+    write_result(RESULTS / f"base_recipe_{name}.json", out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ Results: benchmarks/results/reference_channels_<recipe>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -105,10 +104,7 @@ def main() -> None:
            "benchmark": f"{cfg.evaluation.clips} test clips at {tuple(cfg.curriculum.size)}, reference only (pose zeroed)",
            "scores": base_recipe.score(cfg, model, codec),
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__}}
-    path = RESULTS / f"reference_channels_lr{args.lr:g}_steps{args.steps}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=str) + "\n")
-    print("; ".join(f"{k}: SSIM {v['ssim_mean']:.3f}" for k, v in out["scores"].items()), f"-> {path}")
+    base_recipe.write_result(RESULTS / f"reference_channels_lr{args.lr:g}_steps{args.steps}.json", out)
 
 
 if __name__ == "__main__":
